@@ -1,0 +1,57 @@
+//! The [`Database`] trait: a connection pool for one backend.
+
+use std::any::Any;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{Executor, HealthReport, PoolStats, Result, Transaction, TxOptions};
+
+/// A pool of connections to one database, behind one API for every backend.
+///
+/// Create one through `dbfactory::connect` (the type chosen by configuration) or a
+/// driver's own constructor (`db_sqlite::SqliteDatabase::connect`). Share it with
+/// `Arc`. Queries run on any free connection ([`Executor`]); [`begin`](Database::begin)
+/// pins one connection for a transaction.
+#[async_trait]
+pub trait Database: Executor {
+    /// Starts a transaction with `options` on a connection of its own.
+    async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>>;
+
+    /// Checks that the database answers, returning the round-trip time.
+    async fn ping(&self) -> Result<Duration>;
+
+    /// The server's version string (for SQLite, the library version).
+    async fn server_version(&self) -> Result<String>;
+
+    /// A health report: ping, latency, server version and pool statistics.
+    /// Never fails: an unreachable database gives an unhealthy report.
+    async fn health(&self) -> HealthReport {
+        match self.ping().await {
+            Ok(latency) => {
+                let version = self.server_version().await.ok();
+                HealthReport::healthy(self.database_type(), version, latency, self.stats())
+            }
+            Err(e) => HealthReport::unhealthy(self.database_type(), &e, self.stats()),
+        }
+    }
+
+    /// The last result of the background health check (`healthCheckInterval`), if one
+    /// has run.
+    fn last_health_check(&self) -> Option<crate::HealthCheck>;
+
+    /// Current pool statistics.
+    fn stats(&self) -> PoolStats;
+
+    /// Closes the pool gracefully: stops handing out connections, waits up to `grace`
+    /// for the ones in use to come back, then closes every connection and stops
+    /// background tasks. Calling it again is a no-op.
+    async fn close(&self, grace: Duration) -> Result<()>;
+
+    /// Whether [`close`](Database::close) has been called.
+    fn is_closed(&self) -> bool;
+
+    /// The driver's concrete type, for raw access to the native pool:
+    /// `db.as_any().downcast_ref::<db_sqlite::SqliteDatabase>()`.
+    fn as_any(&self) -> &dyn Any;
+}

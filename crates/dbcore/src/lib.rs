@@ -1,0 +1,35 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod bulk;
+pub mod config;
+mod database;
+mod database_type;
+mod driver;
+mod error;
+mod executor;
+mod health;
+mod placeholder;
+mod retry;
+mod row;
+mod stats;
+mod transaction;
+mod value;
+
+pub use bulk::{InsertPlan, max_bind_params, quote_identifier};
+pub use config::{DatabaseConfig, MySqlConfig, PostgresConfig, SqliteConfig};
+pub use database::Database;
+pub use database_type::{DatabaseType, ParseDatabaseTypeError};
+pub use driver::{ConnectOptions, Driver, RetryHook};
+pub use error::{BoxError, ConfigErrors, ConfigProblem, DatabaseError, Error, ErrorKind, Result};
+pub use executor::Executor;
+pub use health::{HealthCheck, HealthMonitor};
+pub use placeholder::{PlaceholderStyle, PreparedSql, SqlCache, prepare_sql};
+pub use retry::{RetryEvent, RetryPolicy, retry_connect};
+pub use row::{ColumnIndex, Columns, Row};
+pub use stats::{HealthReport, PoolStats};
+pub use transaction::{DatabaseExt, IsolationLevel, Transaction, TxOptions, with_transaction};
+pub use value::{DecodeError, FromValue, Value};
+
+#[doc(hidden)]
+pub use futures_util::future::BoxFuture;

@@ -1,0 +1,178 @@
+//! [`Row`]: one result row, with column names shared by every row of a result.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::value::{FromValue, Value};
+use crate::{Error, Result};
+
+/// Column names of a result set, shared (not copied) by all of its rows.
+pub type Columns = Arc<[String]>;
+
+/// One row of a query result.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dbcore::{Row, Value};
+///
+/// let columns: Arc<[String]> = vec!["id".to_string(), "name".to_string()].into();
+/// let row = Row::new(columns, vec![Value::Int(1), Value::Null]);
+/// let id: i64 = row.get("id").unwrap();
+/// let name: Option<String> = row.get(1).unwrap();
+/// assert_eq!((id, name), (1, None));
+///
+/// let err = row.get::<String>("name").unwrap_err();
+/// assert_eq!(err.to_string(), "column name: cannot read NULL as String");
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Row {
+    columns: Columns,
+    values: Vec<Value>,
+}
+
+/// A way to name a column: its 0-based index or its name.
+pub trait ColumnIndex: sealed::Sealed + fmt::Debug {
+    /// The 0-based index of this column in `columns`, or a decode error naming it.
+    fn index_in(&self, columns: &[String]) -> Result<usize>;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for usize {}
+    impl Sealed for &str {}
+    impl Sealed for &String {}
+}
+
+impl ColumnIndex for usize {
+    fn index_in(&self, columns: &[String]) -> Result<usize> {
+        if *self < columns.len() {
+            Ok(*self)
+        } else {
+            Err(Error::Decode {
+                column: format!("#{self}"),
+                message: format!(
+                    "index out of range: the row has {} column(s)",
+                    columns.len()
+                ),
+            })
+        }
+    }
+}
+
+impl ColumnIndex for &str {
+    fn index_in(&self, columns: &[String]) -> Result<usize> {
+        columns
+            .iter()
+            .position(|c| c == self)
+            .or_else(|| columns.iter().position(|c| c.eq_ignore_ascii_case(self)))
+            .ok_or_else(|| Error::Decode {
+                column: (*self).to_owned(),
+                message: format!("no such column; the row has: {}", columns.join(", ")),
+            })
+    }
+}
+
+impl ColumnIndex for &String {
+    fn index_in(&self, columns: &[String]) -> Result<usize> {
+        self.as_str().index_in(columns)
+    }
+}
+
+impl Row {
+    /// A row with the given column names and values (same length).
+    pub fn new(columns: Columns, values: Vec<Value>) -> Self {
+        debug_assert_eq!(columns.len(), values.len());
+        Row { columns, values }
+    }
+
+    /// The column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The shared column-name list (cheap to clone).
+    pub fn columns_arc(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// The values, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// Takes the values out of the row.
+    pub fn into_values(self) -> Vec<Value> {
+        self.values
+    }
+
+    /// The number of columns.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the row has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The raw value of a column, by index or name.
+    pub fn value<I: ColumnIndex>(&self, column: I) -> Result<&Value> {
+        let i = column.index_in(&self.columns)?;
+        Ok(&self.values[i])
+    }
+
+    /// Reads a column as `T`, by index or name. A decode error names the column, the
+    /// value's type and `T`.
+    pub fn get<T: FromValue>(&self, column: impl ColumnIndex) -> Result<T> {
+        let i = column.index_in(&self.columns)?;
+        T::from_value(&self.values[i]).map_err(|e| Error::Decode {
+            column: self.columns[i].clone(),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl fmt::Debug for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (c, v) in self.columns.iter().zip(&self.values) {
+            map.entry(c, v);
+        }
+        map.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> Row {
+        Row::new(
+            vec!["id".to_owned(), "Name".to_owned()].into(),
+            vec![Value::Int(7), Value::Text("x".into())],
+        )
+    }
+
+    #[test]
+    fn get_by_index_and_name() {
+        let r = row();
+        assert_eq!(r.get::<i64>(0).unwrap(), 7);
+        assert_eq!(r.get::<String>("Name").unwrap(), "x");
+        assert_eq!(r.get::<String>("name").unwrap(), "x");
+    }
+
+    #[test]
+    fn missing_column_lists_available() {
+        let err = row().get::<i64>("nope").unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Decode);
+        assert!(err.to_string().contains("id, Name"), "{err}");
+        let err = row().get::<i64>(5).unwrap_err();
+        assert!(err.to_string().contains("2 column(s)"), "{err}");
+    }
+
+    #[test]
+    fn decode_error_names_column_and_types() {
+        let err = row().get::<i64>("Name").unwrap_err();
+        assert_eq!(err.to_string(), "column Name: cannot read text as i64");
+    }
+}
