@@ -1,1 +1,26 @@
-//! in progress
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod database;
+mod driver;
+mod error;
+mod exec;
+mod manager;
+mod stats;
+mod transaction;
+mod value;
+mod worker;
+
+pub use database::SqliteDatabase;
+pub use driver::SqliteDriver;
+pub use transaction::SqliteTransaction;
+
+/// The SQLite driver, for `dbfactory` registries.
+pub const DRIVER: SqliteDriver = SqliteDriver;
+
+pub use dbcore::{
+    Database, DatabaseExt, Error, ErrorKind, Executor, FromValue, Result, Row, SqliteConfig,
+    Transaction, TxOptions, Value, params, with_transaction,
+};
+/// The native crate, re-exported so raw access never hits a version mismatch.
+pub use rusqlite;

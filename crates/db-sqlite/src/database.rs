@@ -1,0 +1,445 @@
+//! [`SqliteDatabase`]: the pool, the worker threads and the inline read path.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use crossbeam_channel::Sender;
+use dbcore::{
+    Database, DatabaseConfig, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor,
+    InsertPlan, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SqliteConfig,
+    Transaction, TxOptions, Value,
+};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::error::map_error;
+use crate::exec::{self, Op, Output};
+use crate::manager::{Conn, DeadlineGuard, Manager, ManagerCounters, Target};
+use crate::stats::{Counters, EventHandler};
+use crate::transaction::SqliteTransaction;
+use crate::worker::{self, Job, Pool, WorkerContext};
+
+/// How long a read may run on the calling async thread before it is interrupted and
+/// handed to a worker thread instead.
+const INLINE_BUDGET: Duration = Duration::from_micros(250);
+
+/// A pool of SQLite connections behind the portable [`Database`] API.
+///
+/// Writes, transactions and scripts run on dedicated worker threads (one per pooled
+/// connection, fed from one shared queue), so SQLite's blocking calls, lock waits and
+/// fsyncs never stall the async executor. Short read-only queries run inline on the
+/// calling thread when a connection is idle, with hard limits: at most 250 µs of SQLite
+/// work (then the statement is interrupted and re-run on a worker), and no lock wait
+/// (a busy database sends the query to a worker instead). That avoids two thread
+/// wake-ups per point query, which otherwise cost several times the query itself.
+///
+/// Clone it freely: clones share the pool.
+#[derive(Clone)]
+pub struct SqliteDatabase {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    config: SqliteConfig,
+    target: Target,
+    live: RwLock<Option<Live>>,
+    workers: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) cache: SqlCache,
+    counters: Arc<Counters>,
+    closed: AtomicBool,
+    /// Keeps an in-memory database alive while the pool opens and closes connections.
+    keeper: Mutex<Option<Connection>>,
+    health: Mutex<Option<HealthMonitor>>,
+}
+
+struct Live {
+    pool: Pool,
+    jobs: Sender<Job>,
+}
+
+impl std::fmt::Debug for SqliteDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteDatabase")
+            .field("target", &self.inner.target.describe())
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteDatabase {
+    /// Validates `config`, opens the database (creating the file and its directory if
+    /// needed), applies the PRAGMAs and starts the pool and its worker threads.
+    ///
+    /// Fails with [`ErrorKind::Config`] for invalid settings and
+    /// [`ErrorKind::UnknownDatabase`] when the file cannot be opened.
+    pub async fn connect(config: &SqliteConfig) -> Result<Self> {
+        let mut full = DatabaseConfig::default();
+        full.database_type = DatabaseType::Sqlite;
+        full.sqlite = config.clone();
+        full.validate()?;
+
+        let config = config.clone();
+        let target = Target::from_config(&config);
+        let describe = target.describe();
+        let opened = tokio::task::spawn_blocking(move || open_pool(config, target))
+            .await
+            .map_err(|e| Error::Internal(format!("opening the SQLite pool panicked: {e}")))?;
+        let inner = opened.map_err(|e| Error::Connect {
+            target: describe,
+            attempts: 1,
+            source: Box::new(e),
+        })?;
+        let db = SqliteDatabase {
+            inner: Arc::new(inner),
+        };
+        db.start_health_monitor();
+        tracing::debug!(target: "db_sqlite", db = ?db, "connected");
+        Ok(db)
+    }
+
+    fn start_health_monitor(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let monitor = HealthMonitor::spawn(self.inner.config.health_check_interval, move || {
+            let inner = weak.upgrade()?;
+            Some(async move { SqliteDatabase { inner }.ping().await })
+        });
+        if let Ok(mut slot) = self.inner.health.lock() {
+            *slot = Some(monitor);
+        }
+    }
+
+    /// The configuration this database was opened with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.inner.config
+    }
+
+    /// Raw access: runs `f` with a pooled native [`rusqlite::Connection`] on a blocking
+    /// thread. The connection must be left in autocommit mode; one left inside a
+    /// transaction is discarded by the pool rather than reused.
+    pub async fn with_connection<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool()?;
+        let timeout = self.inner.config.timeout;
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get_timeout(timeout).map_err(|_| Error::PoolTimeout(timeout))?;
+            let c: &mut Conn = &mut conn;
+            f(&mut c.conn).map_err(map_error)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("native connection closure panicked: {e}")))?
+    }
+
+    fn pool(&self) -> Result<Pool> {
+        let live = self.inner.live.read().map_err(|_| Error::PoolClosed)?;
+        live.as_ref().map(|l| l.pool.clone()).ok_or(Error::PoolClosed)
+    }
+
+    pub(crate) fn prepare(&self, sql: &str, params: usize) -> Result<Arc<PreparedSql>> {
+        prepare(&self.inner.cache, sql, params)
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
+        let live = self.inner.live.read().map_err(|_| Error::PoolClosed)?;
+        let live = live.as_ref().ok_or(Error::PoolClosed)?;
+        live.jobs.send(job).map_err(|_| Error::PoolClosed)
+    }
+
+    async fn run(&self, op: Op) -> Result<Output> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Run {
+            op,
+            reply,
+            enqueued: Instant::now(),
+        })?;
+        rx.await.map_err(|_| Error::PoolClosed)?
+    }
+
+    /// Runs a read-only query on the calling thread if a connection is idle and the
+    /// statement finishes within the inline budget without waiting for a lock.
+    /// `None` means "use a worker".
+    fn try_inline(&self, sql: &PreparedSql, params: &[Value]) -> Option<Result<Vec<Row>>> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut conn = {
+            let live = self.inner.live.read().ok()?;
+            live.as_ref()?.pool.try_get()?
+        };
+        let c: &mut Conn = &mut conn;
+        if c.conn.busy_timeout(Duration::ZERO).is_err() {
+            c.broken = true;
+            return None;
+        }
+        let result = {
+            let _deadline = DeadlineGuard::set(Some(Instant::now() + INLINE_BUDGET));
+            inline_query(&c.conn, sql, params)
+        };
+        if c.conn.busy_timeout(self.inner.config.timeout).is_err() {
+            c.broken = true;
+        }
+        match result {
+            Ok(Some(rows)) => Some(Ok(rows)),
+            Ok(None) => None,
+            Err(e) if matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Busy) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let prepared = self.prepare(sql, params.len())?;
+        if matches!(
+            prepared.leading_keyword.as_deref(),
+            Some("SELECT" | "VALUES" | "WITH")
+        ) {
+            if let Some(result) = self.try_inline(&prepared, params) {
+                // Let other tasks run now and then: inline queries never return Pending.
+                tokio::task::consume_budget().await;
+                return result;
+            }
+        }
+        self.run(Op::Query {
+            sql: prepared,
+            params: params.to_vec(),
+        })
+        .await?
+        .rows()
+    }
+}
+
+fn inline_query(conn: &Connection, sql: &PreparedSql, params: &[Value]) -> Result<Option<Vec<Row>>> {
+    let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
+    if !stmt.readonly() {
+        return Ok(None);
+    }
+    exec::bind(&mut stmt, params)?;
+    exec::query_prepared(&mut stmt).map(Some)
+}
+
+/// Looks up (or rewrites and caches) `sql` and checks it is one statement, not
+/// transaction control, with exactly the parameters it uses.
+pub(crate) fn prepare(cache: &SqlCache, sql: &str, params: usize) -> Result<Arc<PreparedSql>> {
+    let prepared = cache.get_or_prepare(sql, PlaceholderStyle::NumberedQuestion)?;
+    if prepared.statement_count > 1 {
+        return Err(Error::MultipleStatements);
+    }
+    if prepared.is_transaction_control() {
+        return Err(Error::TransactionControl {
+            statement: prepared.leading_keyword.clone().unwrap_or_default(),
+        });
+    }
+    prepared.check_params(params)?;
+    Ok(prepared)
+}
+
+/// The single-row INSERT used by the bulk path, with `$N` placeholders.
+pub(crate) fn bulk_insert_sql(table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<String> {
+    Ok(InsertPlan::new(DatabaseType::Sqlite, table, columns, rows)?.sql_for(1))
+}
+
+fn open_pool(config: SqliteConfig, target: Target) -> Result<Inner> {
+    if let Target::File(path) = &target {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::database(
+                    DatabaseType::Sqlite,
+                    ErrorKind::UnknownDatabase,
+                    None,
+                    format!("cannot create directory {}: {e}", dir.display()),
+                    Some(Box::new(e)),
+                )
+            })?;
+        }
+    }
+    let keeper = match &target {
+        Target::Memory(_) => Some(target.open().map_err(map_error)?),
+        Target::File(_) => None,
+    };
+    let manager_counters = Arc::new(ManagerCounters::default());
+    let counters = Arc::new(Counters::new(Arc::clone(&manager_counters)));
+    let manager = Manager::new(&config, &target, manager_counters);
+    // Open one connection directly first, so a bad path or a file that is not a
+    // database fails here with SQLite's own message.
+    drop(r2d2::ManageConnection::connect(&manager).map_err(map_error)?);
+
+    let lifetime = non_zero(config.conn_max_lifetime);
+    let pool = r2d2::Pool::builder()
+        .max_size(config.max_open_conns)
+        .min_idle(Some(config.max_idle_conns.min(config.max_open_conns)))
+        .max_lifetime(lifetime)
+        .idle_timeout(non_zero(config.conn_max_idle_time))
+        .connection_timeout(config.timeout)
+        .test_on_check_out(false)
+        .event_handler(Box::new(EventHandler {
+            counters: Arc::clone(&counters),
+            max_lifetime: lifetime,
+        }))
+        .build_unchecked(manager);
+
+    let (jobs, rx) = crossbeam_channel::unbounded();
+    let workers = worker::spawn_workers(config.max_open_conns as usize, || WorkerContext {
+        jobs: rx.clone(),
+        pool: pool.clone(),
+        acquire_timeout: config.timeout,
+        counters: Arc::clone(&counters),
+    })
+    .map_err(|e| Error::Internal(format!("cannot start SQLite worker threads: {e}")))?;
+
+    Ok(Inner {
+        cache: SqlCache::new(),
+        live: RwLock::new(Some(Live { pool, jobs })),
+        workers: Mutex::new(workers),
+        counters,
+        closed: AtomicBool::new(false),
+        keeper: Mutex::new(keeper),
+        health: Mutex::new(None),
+        config,
+        target,
+    })
+}
+
+fn non_zero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
+#[async_trait]
+impl Executor for SqliteDatabase {
+    fn database_type(&self) -> DatabaseType {
+        DatabaseType::Sqlite
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let prepared = self.prepare(sql, params.len())?;
+        self.run(Op::Execute {
+            sql: prepared,
+            params: params.to_vec(),
+        })
+        .await?
+        .count()
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.query_rows(sql, params).await
+    }
+
+    async fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.run(Op::Batch { sql: sql.to_owned() }).await.map(drop)
+    }
+
+    async fn insert_many(&self, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> Result<u64> {
+        let sql = bulk_insert_sql(table, columns, &rows)?;
+        let prepared = self.prepare(&sql, columns.len())?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.run(Op::InsertMany {
+            sql: prepared,
+            rows,
+            own_transaction: true,
+        })
+        .await?
+        .count()
+    }
+}
+
+#[async_trait]
+impl Database for SqliteDatabase {
+    async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Job::Begin {
+            options: options.clone(),
+            reply,
+            enqueued: Instant::now(),
+        })?;
+        let channel = rx.await.map_err(|_| Error::PoolClosed)??;
+        Ok(Box::new(SqliteTransaction::new(
+            Arc::clone(&self.inner),
+            channel,
+            options,
+        )))
+    }
+
+    async fn ping(&self) -> Result<Duration> {
+        let started = Instant::now();
+        self.query_rows("SELECT 1", &[]).await?;
+        Ok(started.elapsed())
+    }
+
+    async fn server_version(&self) -> Result<String> {
+        Ok(format!("SQLite {}", rusqlite::version()))
+    }
+
+    fn last_health_check(&self) -> Option<HealthCheck> {
+        self.inner.health.lock().ok()?.as_ref()?.last()
+    }
+
+    fn stats(&self) -> PoolStats {
+        let state = self
+            .inner
+            .live
+            .read()
+            .ok()
+            .and_then(|l| l.as_ref().map(|l| l.pool.state()));
+        self.inner.counters.snapshot(state, self.inner.config.max_open_conns)
+    }
+
+    async fn close(&self, grace: Duration) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(monitor) = self.inner.health.lock().ok().and_then(|mut h| h.take()) {
+            monitor.stop();
+        }
+        // Wait for connections in use to come back, up to `grace`.
+        let deadline = Instant::now() + grace;
+        loop {
+            let in_use = self.stats().in_use;
+            if in_use == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(target: "db_sqlite", in_use, "closing with connections still in use");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Dropping the queue ends the workers; dropping the last pool handle closes the
+        // idle connections.
+        let live = self.inner.live.write().ok().and_then(|mut l| l.take());
+        drop(live);
+        // Idle workers exit at once; one still serving a transaction exits when that
+        // transaction ends, so the handles are detached rather than joined.
+        if let Ok(mut workers) = self.inner.workers.lock() {
+            workers.clear();
+        }
+        let keeper = self.inner.keeper.lock().ok().and_then(|mut k| k.take());
+        drop(keeper);
+        Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Ends the workers (they hold no reference to `Inner`).
+        if let Ok(mut live) = self.live.write() {
+            live.take();
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Running one operation on one connection: the code shared by the inline fast path,
+//! the worker threads and transactions.
+
+use std::sync::Arc;
+
+use dbcore::{Columns, Error, PreparedSql, Result, Row, Value};
+use rusqlite::Connection;
+
+use crate::error::map_error;
+use crate::value::{Param, read_value};
+
+/// One unit of work for a connection.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// One statement; returns rows affected.
+    Execute {
+        sql: Arc<PreparedSql>,
+        params: Vec<Value>,
+    },
+    /// One query; returns its rows.
+    Query {
+        sql: Arc<PreparedSql>,
+        params: Vec<Value>,
+    },
+    /// A script of statements without parameters.
+    Batch { sql: String },
+    /// A bulk insert: one prepared single-row INSERT run once per row.
+    InsertMany {
+        sql: Arc<PreparedSql>,
+        rows: Vec<Vec<Value>>,
+        /// Whether to wrap the rows in a transaction of their own (outside a
+        /// transaction) or run them in the current one.
+        own_transaction: bool,
+    },
+}
+
+/// What an [`Op`] produced.
+#[derive(Debug)]
+pub(crate) enum Output {
+    Count(u64),
+    Rows(Vec<Row>),
+    Unit,
+}
+
+impl Output {
+    pub(crate) fn count(self) -> Result<u64> {
+        match self {
+            Output::Count(n) => Ok(n),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    pub(crate) fn rows(self) -> Result<Vec<Row>> {
+        match self {
+            Output::Rows(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+fn unexpected(o: Output) -> Error {
+    Error::Internal(format!("unexpected worker output {o:?}"))
+}
+
+/// Runs `op` on `conn`.
+pub(crate) fn run(conn: &Connection, op: Op) -> Result<Output> {
+    match op {
+        Op::Execute { sql, params } => execute(conn, &sql, &params).map(Output::Count),
+        Op::Query { sql, params } => query(conn, &sql, &params).map(Output::Rows),
+        Op::Batch { sql } => conn.execute_batch(&sql).map(|()| Output::Unit).map_err(map_error),
+        Op::InsertMany {
+            sql,
+            rows,
+            own_transaction,
+        } => insert_many(conn, &sql, rows, own_transaction).map(Output::Count),
+    }
+}
+
+pub(crate) fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<()> {
+    for (i, v) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, Param(v)).map_err(|e| match e {
+            rusqlite::Error::ToSqlConversionFailure(msg) => Error::parameter(i + 1, msg.to_string()),
+            other => map_error(other),
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether `sql` changes rows, so that `changes()` describes it (DDL and queries do
+/// not update SQLite's change counter).
+fn is_dml(sql: &PreparedSql) -> bool {
+    matches!(
+        sql.leading_keyword.as_deref(),
+        Some("INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH")
+    )
+}
+
+pub(crate) fn execute(conn: &Connection, sql: &PreparedSql, params: &[Value]) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
+    bind(&mut stmt, params)?;
+    let readonly = stmt.readonly();
+    // Step through any rows (e.g. INSERT ... RETURNING) so the statement completes.
+    let mut rows = stmt.raw_query();
+    while rows.next().map_err(map_error)?.is_some() {}
+    drop(rows);
+    Ok(if !readonly && is_dml(sql) {
+        conn.changes()
+    } else {
+        0
+    })
+}
+
+pub(crate) fn query(conn: &Connection, sql: &PreparedSql, params: &[Value]) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
+    bind(&mut stmt, params)?;
+    query_prepared(&mut stmt)
+}
+
+/// Runs an already bound statement and collects its rows.
+pub(crate) fn query_prepared(stmt: &mut rusqlite::Statement<'_>) -> Result<Vec<Row>> {
+    let columns: Columns = stmt
+        .column_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+        .into();
+    let width = columns.len();
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_error)? {
+        let mut values = Vec::with_capacity(width);
+        for (i, name) in columns.iter().enumerate() {
+            let v = row.get_ref(i).map_err(map_error)?;
+            values.push(read_value(v, name)?);
+        }
+        out.push(Row::new(Arc::clone(&columns), values));
+    }
+    Ok(out)
+}
+
+fn insert_many(
+    conn: &Connection,
+    sql: &PreparedSql,
+    rows: Vec<Vec<Value>>,
+    own_transaction: bool,
+) -> Result<u64> {
+    if own_transaction {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(map_error)?;
+    }
+    let result = (|| {
+        let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
+        let mut n = 0u64;
+        for (i, row) in rows.iter().enumerate() {
+            bind(&mut stmt, row).map_err(|e| at_row(i, e))?;
+            stmt.raw_execute().map_err(|e| at_row(i, map_error(e)))?;
+            n += 1;
+        }
+        Ok(n)
+    })();
+    if own_transaction {
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        if let Err(e) = conn.execute_batch(end) {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            return Err(result.err().unwrap_or_else(|| map_error(e)));
+        }
+    }
+    result
+}
+
+fn at_row(i: usize, e: Error) -> Error {
+    match e {
+        Error::Parameter { position, message } => Error::Parameter {
+            position: format!("{position} of row {i}"),
+            message,
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,98 @@
+//! Pool statistics: counters kept by the layer plus r2d2's own state.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dbcore::PoolStats;
+
+use crate::manager::ManagerCounters;
+
+/// Waits shorter than this are not counted as "had to wait" (a hand-off to a worker
+/// thread always takes a few microseconds).
+const WAIT_THRESHOLD: Duration = Duration::from_micros(200);
+
+/// Counters updated by workers, the inline path and r2d2 events.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    wait_count: AtomicU64,
+    wait_nanos: AtomicU64,
+    acquire_timeouts: AtomicU64,
+    opened: AtomicU64,
+    lifetime_closed: AtomicU64,
+    idle_time_closed: AtomicU64,
+    pub(crate) manager: Arc<ManagerCounters>,
+}
+
+impl Counters {
+    pub(crate) fn new(manager: Arc<ManagerCounters>) -> Self {
+        Counters {
+            manager,
+            ..Counters::default()
+        }
+    }
+
+    pub(crate) fn record_wait(&self, waited: Duration) {
+        if waited >= WAIT_THRESHOLD {
+            self.wait_count.fetch_add(1, Ordering::Relaxed);
+            self.wait_nanos
+                .fetch_add(u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn record_timeout(&self) {
+        self.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot combined with r2d2's live counts.
+    pub(crate) fn snapshot(&self, state: Option<r2d2::State>, max_open: u32) -> PoolStats {
+        let mut s = PoolStats::default();
+        s.max_open = max_open;
+        if let Some(state) = state {
+            s.open = state.connections;
+            s.idle = state.idle_connections;
+            s.in_use = state.connections.saturating_sub(state.idle_connections);
+        }
+        s.wait_count = self.wait_count.load(Ordering::Relaxed);
+        s.wait_duration = Duration::from_nanos(self.wait_nanos.load(Ordering::Relaxed));
+        s.acquire_timeouts = self.acquire_timeouts.load(Ordering::Relaxed);
+        s.opened_total = self.opened.load(Ordering::Relaxed);
+        s.max_lifetime_closed = self.lifetime_closed.load(Ordering::Relaxed);
+        s.max_idle_time_closed = self.idle_time_closed.load(Ordering::Relaxed);
+        s.discarded = self.manager.discarded.load(Ordering::Relaxed);
+        s
+    }
+}
+
+/// Feeds r2d2's connection events into [`Counters`].
+#[derive(Debug)]
+pub(crate) struct EventHandler {
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) max_lifetime: Option<Duration>,
+}
+
+impl r2d2::HandleEvent for EventHandler {
+    fn handle_acquire(&self, _event: r2d2::event::AcquireEvent) {
+        self.counters.opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn handle_release(&self, event: r2d2::event::ReleaseEvent) {
+        // r2d2 releases a connection when it is broken (counted by the manager), too
+        // old, or idle too long; the age tells the last two apart.
+        let pending = &self.counters.manager.pending_discards;
+        if pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return; // a broken connection, already counted as discarded
+        }
+        match self.max_lifetime {
+            Some(max) if event.age() >= max => {
+                self.counters.lifetime_closed.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {
+                self.counters.idle_time_closed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! [`SqliteTransaction`] and its savepoints. Every statement runs on the worker thread
+//! pinned to the transaction's connection; dropping the handle unfinished tells that
+//! worker to roll back before the connection goes back to the pool.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dbcore::{
+    DatabaseType, Error, ErrorKind, Executor, Result, Row, Transaction, TxOptions, Value,
+};
+use tokio::sync::oneshot;
+
+use crate::database::{Inner, bulk_insert_sql, prepare};
+use crate::exec::{Op, Output};
+use crate::worker::{TxChannel, TxCommand};
+
+/// State shared by a transaction and its savepoints.
+struct TxCore {
+    db: Arc<Inner>,
+    channel: TxChannel,
+    options: TxOptions,
+    deadline: Option<Instant>,
+    timeout: Duration,
+    /// The deadline passed (or a statement was interrupted): the transaction has been
+    /// rolled back and refuses further work.
+    aborted: AtomicBool,
+    next_savepoint: AtomicU32,
+}
+
+impl TxCore {
+    fn timeout_error(&self) -> Error {
+        Error::Timeout {
+            what: "transaction",
+            after: self.timeout,
+        }
+    }
+
+    fn lost() -> Error {
+        Error::Internal("the transaction's worker thread stopped unexpectedly".into())
+    }
+
+    /// Rolls back at once (without waiting) after a timeout.
+    fn abort(&self) {
+        if !self.aborted.swap(true, Ordering::AcqRel) {
+            self.channel.interrupt.interrupt();
+            let _ = self.channel.commands.send(TxCommand::Finish {
+                commit: false,
+                reply: None,
+            });
+        }
+    }
+
+    async fn wait(&self, rx: oneshot::Receiver<Result<Output>>) -> Result<Output> {
+        let result = match self.deadline {
+            None => rx.await.map_err(|_| Self::lost())?,
+            Some(deadline) => match tokio::time::timeout_at(deadline.into(), rx).await {
+                Ok(r) => r.map_err(|_| Self::lost())?,
+                Err(_) => {
+                    self.abort();
+                    return Err(self.timeout_error());
+                }
+            },
+        };
+        match result {
+            Err(e) if e.kind() == ErrorKind::Timeout && self.deadline.is_some() => {
+                self.abort();
+                Err(self.timeout_error())
+            }
+            other => other,
+        }
+    }
+
+    async fn run(&self, op: Op) -> Result<Output> {
+        if self.aborted.load(Ordering::Acquire) {
+            return Err(self.timeout_error());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.channel
+            .commands
+            .send(TxCommand::Run {
+                op,
+                deadline: self.deadline,
+                reply,
+            })
+            .map_err(|_| Self::lost())?;
+        self.wait(rx).await
+    }
+
+    async fn control(&self, sql: String) -> Result<()> {
+        if self.aborted.load(Ordering::Acquire) {
+            return Err(self.timeout_error());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.channel
+            .commands
+            .send(TxCommand::Control {
+                sql,
+                reply: Some(reply),
+            })
+            .map_err(|_| Self::lost())?;
+        self.wait(rx).await.map(drop)
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let sql = prepare(&self.db.cache, sql, params.len())?;
+        self.run(Op::Execute {
+            sql,
+            params: params.to_vec(),
+        })
+        .await?
+        .count()
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let sql = prepare(&self.db.cache, sql, params.len())?;
+        self.run(Op::Query {
+            sql,
+            params: params.to_vec(),
+        })
+        .await?
+        .rows()
+    }
+
+    async fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.run(Op::Batch { sql: sql.to_owned() }).await.map(drop)
+    }
+
+    async fn insert_many(&self, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> Result<u64> {
+        let sql = bulk_insert_sql(table, columns, &rows)?;
+        let sql = prepare(&self.db.cache, &sql, columns.len())?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.run(Op::InsertMany {
+            sql,
+            rows,
+            own_transaction: false,
+        })
+        .await?
+        .count()
+    }
+
+    async fn finish(&self, commit: bool) -> Result<()> {
+        if self.aborted.load(Ordering::Acquire) {
+            return if commit {
+                Err(self.timeout_error())
+            } else {
+                Ok(())
+            };
+        }
+        let (reply, rx) = oneshot::channel();
+        self.channel
+            .commands
+            .send(TxCommand::Finish {
+                commit,
+                reply: Some(reply),
+            })
+            .map_err(|_| Self::lost())?;
+        // Finishing is not subject to the deadline: a COMMIT that has started completes.
+        rx.await.map_err(|_| Self::lost())?.map(drop)
+    }
+}
+
+/// A SQLite transaction ([`Transaction`]), or one of its savepoints. Read-write
+/// transactions start with `BEGIN IMMEDIATE`; read-only ones with `BEGIN DEFERRED` and
+/// `PRAGMA query_only`.
+///
+/// A savepoint (`depth() > 0`) borrows its parent mutably for `'a`, so the parent
+/// cannot be used until the savepoint is committed, rolled back or dropped.
+pub struct SqliteTransaction<'a> {
+    core: Arc<TxCore>,
+    /// The savepoint name, for nested transactions.
+    savepoint: Option<String>,
+    depth: u32,
+    finished: bool,
+    _parent: PhantomData<&'a mut ()>,
+}
+
+impl std::fmt::Debug for SqliteTransaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteTransaction")
+            .field("options", &self.core.options)
+            .field("depth", &self.depth)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteTransaction<'static> {
+    pub(crate) fn new(db: Arc<Inner>, channel: TxChannel, options: TxOptions) -> Self {
+        let timeout = options.timeout.unwrap_or_default();
+        SqliteTransaction {
+            core: Arc::new(TxCore {
+                db,
+                channel,
+                deadline: options.timeout.map(|t| Instant::now() + t),
+                timeout,
+                options,
+                aborted: AtomicBool::new(false),
+                next_savepoint: AtomicU32::new(1),
+            }),
+            savepoint: None,
+            depth: 0,
+            finished: false,
+            _parent: PhantomData,
+        }
+    }
+}
+
+impl SqliteTransaction<'_> {
+    fn rollback_to_savepoint_sql(name: &str) -> String {
+        format!("ROLLBACK TO {name}; RELEASE {name}")
+    }
+
+    /// The command that undoes this (sub)transaction without waiting for a reply.
+    fn abandon(&self) -> TxCommand {
+        match &self.savepoint {
+            None => TxCommand::Finish {
+                commit: false,
+                reply: None,
+            },
+            Some(name) => TxCommand::Control {
+                sql: Self::rollback_to_savepoint_sql(name),
+                reply: None,
+            },
+        }
+    }
+
+    async fn end(&mut self, commit: bool) -> Result<()> {
+        self.finished = true;
+        match &self.savepoint {
+            None => self.core.finish(commit).await,
+            Some(name) if commit => self.core.control(format!("RELEASE {name}")).await,
+            Some(name) => {
+                self.core
+                    .control(Self::rollback_to_savepoint_sql(name))
+                    .await
+            }
+        }
+    }
+}
+
+impl Drop for SqliteTransaction<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropped unfinished (also by a cancelled future): the worker rolls back
+            // (to the savepoint) before anything else runs on the connection.
+            let _ = self.core.channel.commands.send(self.abandon());
+        }
+    }
+}
+
+#[async_trait]
+impl Executor for SqliteTransaction<'_> {
+    fn database_type(&self) -> DatabaseType {
+        DatabaseType::Sqlite
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.core.execute(sql, params).await
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.core.query(sql, params).await
+    }
+
+    async fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.core.execute_batch(sql).await
+    }
+
+    async fn insert_many(&self, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> Result<u64> {
+        self.core.insert_many(table, columns, rows).await
+    }
+}
+
+#[async_trait]
+impl Transaction for SqliteTransaction<'_> {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.end(true).await
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<()> {
+        self.end(false).await
+    }
+
+    async fn savepoint(&mut self) -> Result<Box<dyn Transaction + '_>> {
+        let n = self.core.next_savepoint.fetch_add(1, Ordering::Relaxed);
+        let name = format!("dblayer_sp_{n}");
+        self.core.control(format!("SAVEPOINT {name}")).await?;
+        Ok(Box::new(SqliteTransaction {
+            core: Arc::clone(&self.core),
+            savepoint: Some(name),
+            depth: self.depth + 1,
+            finished: false,
+            _parent: PhantomData,
+        }))
+    }
+
+    fn options(&self) -> &TxOptions {
+        &self.core.options
+    }
+
+    fn depth(&self) -> u32 {
+        self.depth
+    }
+}

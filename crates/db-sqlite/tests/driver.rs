@@ -1,0 +1,289 @@
+//! SQLite-specific behaviour: PRAGMAs, the shared in-memory database, the inline read
+//! path's limits, lock waits off the executor, and connection hygiene.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use db_sqlite::{
+    Database, ErrorKind, Executor, SqliteConfig, SqliteDatabase, TxOptions, Value, params,
+};
+
+fn temp_path(tag: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir()
+        .join(format!("db-sqlite-test-{}-{tag}-{n}", std::process::id()))
+        .join("app.db")
+}
+
+fn file_config(tag: &str) -> SqliteConfig {
+    let mut cfg = SqliteConfig::default();
+    cfg.file_path = temp_path(tag).to_string_lossy().into_owned();
+    cfg
+}
+
+fn cleanup(cfg: &SqliteConfig) {
+    if let Some(dir) = std::path::Path::new(&cfg.file_path).parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pragmas_are_applied_to_every_connection() {
+    let mut cfg = file_config("pragmas");
+    cfg.max_open_conns = 3;
+    cfg.max_idle_conns = 3;
+    cfg.cache_size = -4096;
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    // Hold two transactions so that three different connections answer.
+    let t1 = db.begin(TxOptions::read_only_tx()).await.unwrap();
+    let t2 = db.begin(TxOptions::read_only_tx()).await.unwrap();
+    for exec in [&*t1 as &dyn Executor, &*t2, &db] {
+        let row = exec.query_one("PRAGMA journal_mode", &[]).await.unwrap();
+        assert_eq!(row.get::<String>(0).unwrap().to_lowercase(), "wal");
+        let row = exec.query_one("PRAGMA foreign_keys", &[]).await.unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), 1);
+        let row = exec.query_one("PRAGMA cache_size", &[]).await.unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), -4096);
+        let row = exec.query_one("PRAGMA synchronous", &[]).await.unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), 1, "NORMAL");
+        let row = exec.query_one("PRAGMA busy_timeout", &[]).await.unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), 30_000);
+    }
+    drop((t1, t2));
+    db.close(Duration::from_secs(1)).await.unwrap();
+    cleanup(&cfg);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_database_is_shared_by_the_whole_pool() {
+    let mut cfg = SqliteConfig::default();
+    cfg.file_path = ":memory:".into();
+    cfg.max_open_conns = 4;
+    cfg.max_idle_conns = 0;
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    db.execute("CREATE TABLE shared (id INTEGER PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+    db.execute("INSERT INTO shared (id) VALUES (1)", &[]).await.unwrap();
+    // Three transactions pin three connections; each sees the table.
+    let mut txs = Vec::new();
+    for _ in 0..3 {
+        txs.push(db.begin(TxOptions::read_only_tx()).await.unwrap());
+    }
+    for tx in &txs {
+        let n: i64 = tx
+            .query_one("SELECT count(*) FROM shared", &[])
+            .await
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    drop(txs);
+    // Two databases opened with ":memory:" are distinct.
+    let other = SqliteDatabase::connect(&cfg).await.unwrap();
+    let err = other
+        .query("SELECT * FROM shared", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Syntax, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_transaction_returns_a_clean_connection() {
+    let mut cfg = file_config("clean");
+    cfg.max_open_conns = 1;
+    cfg.max_idle_conns = 1;
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    tx.execute("INSERT INTO t (id) VALUES (1)", &[]).await.unwrap();
+    drop(tx);
+    // The only connection is back, outside any transaction, and not read-only.
+    let autocommit = db
+        .with_connection(|c| Ok(c.is_autocommit()))
+        .await
+        .unwrap();
+    assert!(autocommit);
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 0);
+
+    let ro = db.begin(TxOptions::read_only_tx()).await.unwrap();
+    drop(ro);
+    db.execute("INSERT INTO t (id) VALUES (2)", &[]).await.unwrap();
+    cleanup(&cfg);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_begin_through_a_script_never_leaks_into_the_pool() {
+    let mut cfg = file_config("leak");
+    cfg.max_open_conns = 1;
+    cfg.max_idle_conns = 1;
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    db.execute_batch("CREATE TABLE t (id INTEGER); BEGIN; INSERT INTO t VALUES (1);")
+        .await
+        .unwrap();
+    // The connection left inside a transaction was discarded, not reused.
+    assert!(db.stats().discarded >= 1, "{:?}", db.stats());
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 0);
+    cleanup(&cfg);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_two_concurrent_writers_never_see_busy() {
+    let cfg = file_config("writers");
+    let db = Arc::new(SqliteDatabase::connect(&cfg).await.unwrap());
+    db.execute("CREATE TABLE w (task INTEGER, i INTEGER)", &[])
+        .await
+        .unwrap();
+    let mut handles = Vec::new();
+    for task in 0..32 {
+        let db = Arc::clone(&db);
+        handles.push(tokio::spawn(async move {
+            for i in 0..25 {
+                db.execute("INSERT INTO w (task, i) VALUES ($1, $2)", &params![task, i])
+                    .await?;
+            }
+            let tx = db.begin(TxOptions::new()).await?;
+            let n: i64 = tx
+                .query_one("SELECT count(*) FROM w WHERE task = $1", &params![task])
+                .await?
+                .get(0)?;
+            tx.execute("INSERT INTO w (task, i) VALUES ($1, $2)", &params![task, n])
+                .await?;
+            tx.commit().await
+        }));
+    }
+    for h in handles {
+        h.await.unwrap().unwrap();
+    }
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM w", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 32 * 26);
+    cleanup(&cfg);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn lock_waits_do_not_block_the_executor() {
+    // Rollback-journal mode: an exclusive lock held by another process keeps readers out.
+    let mut cfg = file_config("lockwait");
+    cfg.journal_mode = "delete".parse().unwrap();
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    db.execute("CREATE TABLE t (id INTEGER)", &[]).await.unwrap();
+    db.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
+    let other = db_sqlite::rusqlite::Connection::open(&cfg.file_path).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let reader = {
+        let db = db.clone();
+        tokio::spawn(async move { db.query("SELECT count(*) FROM t", &[]).await })
+    };
+    // On this single-threaded runtime, a ticker keeps running while the read waits.
+    let started = Instant::now();
+    let mut ticks = 0;
+    while started.elapsed() < Duration::from_millis(300) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        ticks += 1;
+    }
+    assert!(ticks >= 10, "the executor was blocked: {ticks} ticks");
+    assert!(!reader.is_finished(), "the read should be waiting for the lock");
+    other.execute_batch("COMMIT").unwrap();
+    let rows = reader.await.unwrap().unwrap();
+    assert_eq!(rows[0].get::<i64>(0).unwrap(), 1);
+    cleanup(&cfg);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn long_reads_leave_the_executor_for_a_worker() {
+    let mut cfg = SqliteConfig::default();
+    cfg.file_path = ":memory:".into();
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c";
+    let query = {
+        let db = db.clone();
+        tokio::spawn(async move { db.query_one(sql, &[]).await })
+    };
+    let started = Instant::now();
+    let mut ticks = 0;
+    while !query.is_finished() && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        ticks += 1;
+    }
+    let row = query.await.unwrap().unwrap();
+    assert_eq!(row.get::<i64>(0).unwrap(), 3_000_000);
+    assert!(ticks >= 5, "the executor was blocked while the query ran: {ticks} ticks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_timeout_interrupts_a_running_statement() {
+    let mut cfg = SqliteConfig::default();
+    cfg.file_path = ":memory:".into();
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    let tx = db
+        .begin(TxOptions::new().timeout(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = tx
+        .query_one(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000) SELECT count(*) FROM c",
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // The transaction refuses further work; the pool is usable at once.
+    assert_eq!(
+        tx.execute("SELECT 1", &[]).await.unwrap_err().kind(),
+        ErrorKind::Timeout
+    );
+    drop(tx);
+    let v: i64 = db
+        .query_one("SELECT $1", &[Value::Int(5)])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(v, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_path_fails_with_the_file_named() {
+    let mut cfg = SqliteConfig::default();
+    cfg.file_path = "/proc/definitely/not/writable/app.db".into();
+    let err = SqliteDatabase::connect(&cfg).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("/proc/definitely/not/writable"), "{msg}");
+    assert_eq!(err.kind(), ErrorKind::UnknownDatabase, "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_file_path_is_created() {
+    let dir = temp_path("default");
+    let dir = dir.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let mut cfg = SqliteConfig::default();
+    cfg.file_path = dir.join("data/app.db").to_string_lossy().into_owned();
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    db.ping().await.unwrap();
+    assert!(dir.join("data/app.db").exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
