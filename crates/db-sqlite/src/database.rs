@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use crossbeam_channel::Sender;
 use dbcore::{
-    Database, DatabaseConfig, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor,
+    Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor,
     InsertPlan, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SqliteConfig,
     Transaction, TxOptions, Value,
 };
@@ -77,10 +77,7 @@ impl SqliteDatabase {
     /// Fails with [`ErrorKind::Config`] for invalid settings and
     /// [`ErrorKind::UnknownDatabase`] when the file cannot be opened.
     pub async fn connect(config: &SqliteConfig) -> Result<Self> {
-        let mut full = DatabaseConfig::default();
-        full.database_type = DatabaseType::Sqlite;
-        full.sqlite = config.clone();
-        full.validate()?;
+        config.validate()?;
 
         let config = config.clone();
         let target = Target::from_config(&config);
@@ -333,6 +330,23 @@ impl Executor for SqliteDatabase {
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
         self.run(Op::Batch { sql: sql.to_owned() }).await.map(drop)
+    }
+
+    async fn for_each_row(
+        &self,
+        sql: &str,
+        params: &[Value],
+        f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    ) -> Result<u64> {
+        let prepared = self.prepare(sql, params.len())?;
+        let (op, rows) = exec::stream_op(prepared, params);
+        let (reply, done) = oneshot::channel();
+        self.send(Job::Run {
+            op,
+            reply,
+            enqueued: Instant::now(),
+        })?;
+        exec::drain_stream(rows, done, f).await
     }
 
     async fn insert_many(&self, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> Result<u64> {

@@ -22,6 +22,13 @@ pub(crate) enum Op {
         sql: Arc<PreparedSql>,
         params: Vec<Value>,
     },
+    /// One query whose rows are sent in chunks as they are read; returns the row count.
+    /// Stops early when the receiver is dropped.
+    Stream {
+        sql: Arc<PreparedSql>,
+        params: Vec<Value>,
+        chunks: tokio::sync::mpsc::Sender<Vec<Row>>,
+    },
     /// A script of statements without parameters.
     Batch { sql: String },
     /// A bulk insert: one prepared single-row INSERT run once per row.
@@ -67,6 +74,11 @@ pub(crate) fn run(conn: &Connection, op: Op) -> Result<Output> {
     match op {
         Op::Execute { sql, params } => execute(conn, &sql, &params).map(Output::Count),
         Op::Query { sql, params } => query(conn, &sql, &params).map(Output::Rows),
+        Op::Stream {
+            sql,
+            params,
+            chunks,
+        } => stream(conn, &sql, &params, &chunks).map(Output::Count),
         Op::Batch { sql } => conn.execute_batch(&sql).map(|()| Output::Unit).map_err(map_error),
         Op::InsertMany {
             sql,
@@ -118,6 +130,19 @@ pub(crate) fn query(conn: &Connection, sql: &PreparedSql, params: &[Value]) -> R
 
 /// Runs an already bound statement and collects its rows.
 pub(crate) fn query_prepared(stmt: &mut rusqlite::Statement<'_>) -> Result<Vec<Row>> {
+    let mut out = Vec::new();
+    for_each(stmt, |row| {
+        out.push(row);
+        Ok(true)
+    })?;
+    Ok(out)
+}
+
+/// Steps a bound statement, handing each row to `f` until it returns `false`.
+fn for_each(
+    stmt: &mut rusqlite::Statement<'_>,
+    mut f: impl FnMut(Row) -> Result<bool>,
+) -> Result<u64> {
     let columns: Columns = stmt
         .column_names()
         .into_iter()
@@ -126,16 +151,46 @@ pub(crate) fn query_prepared(stmt: &mut rusqlite::Statement<'_>) -> Result<Vec<R
         .into();
     let width = columns.len();
     let mut rows = stmt.raw_query();
-    let mut out = Vec::new();
+    let mut n = 0;
     while let Some(row) = rows.next().map_err(map_error)? {
         let mut values = Vec::with_capacity(width);
         for (i, name) in columns.iter().enumerate() {
             let v = row.get_ref(i).map_err(map_error)?;
             values.push(read_value(v, name)?);
         }
-        out.push(Row::new(Arc::clone(&columns), values));
+        n += 1;
+        if !f(Row::new(Arc::clone(&columns), values))? {
+            break;
+        }
     }
-    Ok(out)
+    Ok(n)
+}
+
+/// Rows per chunk sent by a streaming query.
+const STREAM_CHUNK: usize = 256;
+
+fn stream(
+    conn: &Connection,
+    sql: &PreparedSql,
+    params: &[Value],
+    chunks: &tokio::sync::mpsc::Sender<Vec<Row>>,
+) -> Result<u64> {
+    let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
+    bind(&mut stmt, params)?;
+    let mut buf = Vec::with_capacity(STREAM_CHUNK);
+    let mut receiver_gone = false;
+    let n = for_each(&mut stmt, |row| {
+        buf.push(row);
+        if buf.len() == STREAM_CHUNK {
+            let full = std::mem::replace(&mut buf, Vec::with_capacity(STREAM_CHUNK));
+            receiver_gone = chunks.blocking_send(full).is_err();
+        }
+        Ok(!receiver_gone)
+    })?;
+    if !buf.is_empty() && !receiver_gone {
+        let _ = chunks.blocking_send(buf);
+    }
+    Ok(n)
 }
 
 fn insert_many(
@@ -177,4 +232,39 @@ fn at_row(i: usize, e: Error) -> Error {
         },
         other => other,
     }
+}
+
+/// A streaming query and the receiving end of its row chunks.
+pub(crate) fn stream_op(
+    sql: Arc<PreparedSql>,
+    params: &[Value],
+) -> (Op, tokio::sync::mpsc::Receiver<Vec<Row>>) {
+    let (chunks, rx) = tokio::sync::mpsc::channel(4);
+    (
+        Op::Stream {
+            sql,
+            params: params.to_vec(),
+            chunks,
+        },
+        rx,
+    )
+}
+
+/// Hands streamed rows to `f`, then waits for the statement's own result. Returning
+/// early (an error from `f`) drops the receiver, which stops the statement.
+pub(crate) async fn drain_stream(
+    mut rows: tokio::sync::mpsc::Receiver<Vec<Row>>,
+    done: impl std::future::Future<Output = Result<Result<Output>, tokio::sync::oneshot::error::RecvError>>,
+    f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+) -> Result<u64> {
+    let mut seen = 0;
+    while let Some(chunk) = rows.recv().await {
+        for row in chunk {
+            f(row)?;
+            seen += 1;
+        }
+    }
+    done.await
+        .map_err(|_| Error::Internal("the streaming query's worker stopped".into()))??;
+    Ok(seen)
 }

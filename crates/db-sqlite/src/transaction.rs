@@ -14,7 +14,8 @@ use dbcore::{
 use tokio::sync::oneshot;
 
 use crate::database::{Inner, bulk_insert_sql, prepare};
-use crate::exec::{Op, Output};
+use crate::exec::{self, Op, Output};
+use futures_util::FutureExt;
 use crate::worker::{TxChannel, TxCommand};
 
 /// State shared by a transaction and its savepoints.
@@ -126,6 +127,29 @@ impl TxCore {
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
         self.run(Op::Batch { sql: sql.to_owned() }).await.map(drop)
+    }
+
+    async fn for_each_row(
+        &self,
+        sql: &str,
+        params: &[Value],
+        f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    ) -> Result<u64> {
+        if self.aborted.load(Ordering::Acquire) {
+            return Err(self.timeout_error());
+        }
+        let prepared = prepare(&self.db.cache, sql, params.len())?;
+        let (op, rows) = exec::stream_op(prepared, params);
+        let (reply, rx) = oneshot::channel();
+        self.channel
+            .commands
+            .send(TxCommand::Run {
+                op,
+                deadline: self.deadline,
+                reply,
+            })
+            .map_err(|_| Self::lost())?;
+        exec::drain_stream(rows, self.wait(rx).map(Ok), f).await
     }
 
     async fn insert_many(&self, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> Result<u64> {
@@ -269,6 +293,15 @@ impl Executor for SqliteTransaction<'_> {
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
         self.core.execute_batch(sql).await
+    }
+
+    async fn for_each_row(
+        &self,
+        sql: &str,
+        params: &[Value],
+        f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    ) -> Result<u64> {
+        self.core.for_each_row(sql, params, f).await
     }
 
     async fn insert_many(&self, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> Result<u64> {

@@ -287,3 +287,36 @@ async fn default_file_path_is_created() {
     assert!(dir.join("data/app.db").exists());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_stops_when_the_callback_fails() {
+    let mut cfg = SqliteConfig::default();
+    cfg.file_path = ":memory:".into();
+    cfg.max_open_conns = 1;
+    cfg.max_idle_conns = 1;
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000) SELECT x FROM c";
+    let mut seen = 0u64;
+    let err = db
+        .for_each_row(sql, &[], &mut |row| {
+            seen += 1;
+            if row.get::<i64>(0)? == 1000 {
+                return Err(db_sqlite::Error::Unsupported("stop here".into()));
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("stop here"));
+    assert_eq!(seen, 1000);
+    // The only connection is free again.
+    let mut total = 0u64;
+    let n = db
+        .for_each_row(sql, &[], &mut |_| {
+            total += 1;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!((n, total), (100_000, 100_000));
+}
