@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use crossbeam_channel::Sender;
 use dbcore::{
-    Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor,
-    InsertPlan, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SqliteConfig,
-    Transaction, TxOptions, Value,
+    Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor, InsertPlan,
+    PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SqliteConfig, Transaction,
+    TxOptions, Value,
 };
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -125,7 +125,9 @@ impl SqliteDatabase {
         let pool = self.pool()?;
         let timeout = self.inner.config.timeout;
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get_timeout(timeout).map_err(|_| Error::PoolTimeout(timeout))?;
+            let mut conn = pool
+                .get_timeout(timeout)
+                .map_err(|_| Error::PoolTimeout(timeout))?;
             let c: &mut Conn = &mut conn;
             f(&mut c.conn).map_err(map_error)
         })
@@ -135,7 +137,9 @@ impl SqliteDatabase {
 
     fn pool(&self) -> Result<Pool> {
         let live = self.inner.live.read().map_err(|_| Error::PoolClosed)?;
-        live.as_ref().map(|l| l.pool.clone()).ok_or(Error::PoolClosed)
+        live.as_ref()
+            .map(|l| l.pool.clone())
+            .ok_or(Error::PoolClosed)
     }
 
     pub(crate) fn prepare(&self, sql: &str, params: usize) -> Result<Arc<PreparedSql>> {
@@ -194,15 +198,14 @@ impl SqliteDatabase {
 
     async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let prepared = self.prepare(sql, params.len())?;
-        if matches!(
+        let readable = matches!(
             prepared.leading_keyword.as_deref(),
             Some("SELECT" | "VALUES" | "WITH")
-        ) {
-            if let Some(result) = self.try_inline(&prepared, params) {
-                // Let other tasks run now and then: inline queries never return Pending.
-                tokio::task::consume_budget().await;
-                return result;
-            }
+        );
+        if readable && let Some(result) = self.try_inline(&prepared, params) {
+            // Let other tasks run now and then: inline queries never return Pending.
+            tokio::task::consume_budget().await;
+            return result;
         }
         self.run(Op::Query {
             sql: prepared,
@@ -213,7 +216,11 @@ impl SqliteDatabase {
     }
 }
 
-fn inline_query(conn: &Connection, sql: &PreparedSql, params: &[Value]) -> Result<Option<Vec<Row>>> {
+fn inline_query(
+    conn: &Connection,
+    sql: &PreparedSql,
+    params: &[Value],
+) -> Result<Option<Vec<Row>>> {
     let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
     if !stmt.readonly() {
         return Ok(None);
@@ -226,36 +233,34 @@ fn inline_query(conn: &Connection, sql: &PreparedSql, params: &[Value]) -> Resul
 /// transaction control, with exactly the parameters it uses.
 pub(crate) fn prepare(cache: &SqlCache, sql: &str, params: usize) -> Result<Arc<PreparedSql>> {
     let prepared = cache.get_or_prepare(sql, PlaceholderStyle::NumberedQuestion)?;
-    if prepared.statement_count > 1 {
-        return Err(Error::MultipleStatements);
-    }
-    if prepared.is_transaction_control() {
-        return Err(Error::TransactionControl {
-            statement: prepared.leading_keyword.clone().unwrap_or_default(),
-        });
-    }
+    prepared.check_single_statement()?;
+    prepared.check_not_transaction_control()?;
     prepared.check_params(params)?;
     Ok(prepared)
 }
 
 /// The single-row INSERT used by the bulk path, with `$N` placeholders.
-pub(crate) fn bulk_insert_sql(table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<String> {
+pub(crate) fn bulk_insert_sql(
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+) -> Result<String> {
     Ok(InsertPlan::new(DatabaseType::Sqlite, table, columns, rows)?.sql_for(1))
 }
 
 fn open_pool(config: SqliteConfig, target: Target) -> Result<Inner> {
-    if let Target::File(path) = &target {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::database(
-                    DatabaseType::Sqlite,
-                    ErrorKind::UnknownDatabase,
-                    None,
-                    format!("cannot create directory {}: {e}", dir.display()),
-                    Some(Box::new(e)),
-                )
-            })?;
-        }
+    if let Target::File(path) = &target
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::database(
+                DatabaseType::Sqlite,
+                ErrorKind::UnknownDatabase,
+                None,
+                format!("cannot create directory {}: {e}", dir.display()),
+                Some(Box::new(e)),
+            )
+        })?;
     }
     let keeper = match &target {
         Target::Memory(_) => Some(target.open().map_err(map_error)?),
@@ -329,7 +334,11 @@ impl Executor for SqliteDatabase {
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
-        self.run(Op::Batch { sql: sql.to_owned() }).await.map(drop)
+        self.run(Op::Batch {
+            sql: sql.to_owned(),
+        })
+        .await
+        .map(drop)
     }
 
     async fn for_each_row(
@@ -349,7 +358,12 @@ impl Executor for SqliteDatabase {
         exec::drain_stream(rows, done, f).await
     }
 
-    async fn insert_many(&self, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> Result<u64> {
+    async fn insert_many(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
         let sql = bulk_insert_sql(table, columns, &rows)?;
         let prepared = self.prepare(&sql, columns.len())?;
         if rows.is_empty() {
@@ -403,7 +417,9 @@ impl Database for SqliteDatabase {
             .read()
             .ok()
             .and_then(|l| l.as_ref().map(|l| l.pool.state()));
-        self.inner.counters.snapshot(state, self.inner.config.max_open_conns)
+        self.inner
+            .counters
+            .snapshot(state, self.inner.config.max_open_conns)
     }
 
     async fn close(&self, grace: Duration) -> Result<()> {

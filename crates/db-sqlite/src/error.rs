@@ -101,7 +101,10 @@ mod tests {
         assert_eq!(classify(5, None), ErrorKind::Busy);
         assert_eq!(classify(517, None), ErrorKind::Busy); // SQLITE_BUSY_SNAPSHOT
         assert_eq!(classify(8, None), ErrorKind::ReadOnlyViolation);
-        assert_eq!(classify(1, Some("near \"SELEC\": syntax error")), ErrorKind::Syntax);
+        assert_eq!(
+            classify(1, Some("near \"SELEC\": syntax error")),
+            ErrorKind::Syntax
+        );
         assert_eq!(classify(1, Some("something else")), ErrorKind::Other);
     }
 }

@@ -79,7 +79,10 @@ pub(crate) fn run(conn: &Connection, op: Op) -> Result<Output> {
             params,
             chunks,
         } => stream(conn, &sql, &params, &chunks).map(Output::Count),
-        Op::Batch { sql } => conn.execute_batch(&sql).map(|()| Output::Unit).map_err(map_error),
+        Op::Batch { sql } => conn
+            .execute_batch(&sql)
+            .map(|()| Output::Unit)
+            .map_err(map_error),
         Op::InsertMany {
             sql,
             rows,
@@ -90,10 +93,13 @@ pub(crate) fn run(conn: &Connection, op: Op) -> Result<Output> {
 
 pub(crate) fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<()> {
     for (i, v) in params.iter().enumerate() {
-        stmt.raw_bind_parameter(i + 1, Param(v)).map_err(|e| match e {
-            rusqlite::Error::ToSqlConversionFailure(msg) => Error::parameter(i + 1, msg.to_string()),
-            other => map_error(other),
-        })?;
+        stmt.raw_bind_parameter(i + 1, Param(v))
+            .map_err(|e| match e {
+                rusqlite::Error::ToSqlConversionFailure(msg) => {
+                    Error::parameter(i + 1, msg.to_string())
+                }
+                other => map_error(other),
+            })?;
     }
     Ok(())
 }
@@ -254,7 +260,9 @@ pub(crate) fn stream_op(
 /// early (an error from `f`) drops the receiver, which stops the statement.
 pub(crate) async fn drain_stream(
     mut rows: tokio::sync::mpsc::Receiver<Vec<Row>>,
-    done: impl std::future::Future<Output = Result<Result<Output>, tokio::sync::oneshot::error::RecvError>>,
+    done: impl std::future::Future<
+        Output = Result<Result<Output>, tokio::sync::oneshot::error::RecvError>,
+    >,
     f: &mut (dyn FnMut(Row) -> Result<()> + Send),
 ) -> Result<u64> {
     let mut seen = 0;

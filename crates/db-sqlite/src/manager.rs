@@ -138,7 +138,10 @@ pub(crate) fn pragma_script(cfg: &SqliteConfig, memory: bool) -> String {
     let mut script = String::new();
     if !memory {
         // WAL is not available for in-memory databases; they keep SQLite's default.
-        script.push_str(&format!("PRAGMA journal_mode = {};\n", cfg.journal_mode.as_sql()));
+        script.push_str(&format!(
+            "PRAGMA journal_mode = {};\n",
+            cfg.journal_mode.as_sql()
+        ));
     }
     script.push_str(&format!(
         "PRAGMA synchronous = {};\nPRAGMA cache_size = {};\nPRAGMA foreign_keys = {};\nPRAGMA auto_vacuum = {};\n",
@@ -178,7 +181,9 @@ impl r2d2::ManageConnection for Manager {
         let broken = conn.broken || conn.query_only || !conn.conn.is_autocommit();
         if broken {
             self.counters.discarded.fetch_add(1, Ordering::Relaxed);
-            self.counters.pending_discards.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .pending_discards
+                .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 target: "db_sqlite",
                 in_transaction = !conn.conn.is_autocommit(),

@@ -35,8 +35,10 @@ impl Counters {
     pub(crate) fn record_wait(&self, waited: Duration) {
         if waited >= WAIT_THRESHOLD {
             self.wait_count.fetch_add(1, Ordering::Relaxed);
-            self.wait_nanos
-                .fetch_add(u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+            self.wait_nanos.fetch_add(
+                u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
         }
     }
 
@@ -88,10 +90,14 @@ impl r2d2::HandleEvent for EventHandler {
         }
         match self.max_lifetime {
             Some(max) if event.age() >= max => {
-                self.counters.lifetime_closed.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .lifetime_closed
+                    .fetch_add(1, Ordering::Relaxed);
             }
             _ => {
-                self.counters.idle_time_closed.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .idle_time_closed
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }

@@ -15,8 +15,8 @@ use tokio::sync::oneshot;
 
 use crate::database::{Inner, bulk_insert_sql, prepare};
 use crate::exec::{self, Op, Output};
-use futures_util::FutureExt;
 use crate::worker::{TxChannel, TxCommand};
+use futures_util::FutureExt;
 
 /// State shared by a transaction and its savepoints.
 struct TxCore {
@@ -126,7 +126,11 @@ impl TxCore {
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
-        self.run(Op::Batch { sql: sql.to_owned() }).await.map(drop)
+        self.run(Op::Batch {
+            sql: sql.to_owned(),
+        })
+        .await
+        .map(drop)
     }
 
     async fn for_each_row(
@@ -152,7 +156,12 @@ impl TxCore {
         exec::drain_stream(rows, self.wait(rx).map(Ok), f).await
     }
 
-    async fn insert_many(&self, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> Result<u64> {
+    async fn insert_many(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
         let sql = bulk_insert_sql(table, columns, &rows)?;
         let sql = prepare(&self.db.cache, &sql, columns.len())?;
         if rows.is_empty() {
@@ -304,7 +313,12 @@ impl Executor for SqliteTransaction<'_> {
         self.core.for_each_row(sql, params, f).await
     }
 
-    async fn insert_many(&self, table: &str, columns: &[&str], rows: Vec<Vec<Value>>) -> Result<u64> {
+    async fn insert_many(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
         self.core.insert_many(table, columns, rows).await
     }
 }

@@ -18,9 +18,9 @@ impl ToSql for Param<'_> {
             #[cfg(feature = "json")]
             Value::Json(j) => ToSqlOutput::Owned(rusqlite::types::Value::Text(j.to_string())),
             #[cfg(feature = "uuid")]
-            Value::Uuid(u) => ToSqlOutput::Owned(rusqlite::types::Value::Text(
-                u.hyphenated().to_string(),
-            )),
+            Value::Uuid(u) => {
+                ToSqlOutput::Owned(rusqlite::types::Value::Text(u.hyphenated().to_string()))
+            }
             #[cfg(feature = "chrono")]
             Value::Date(d) => text(d.format("%Y-%m-%d").to_string()),
             #[cfg(feature = "chrono")]
@@ -55,7 +55,9 @@ pub(crate) fn read_value(v: ValueRef<'_>, column: &str) -> Result<Value, Error> 
             Err(e) => {
                 return Err(Error::Decode {
                     column: column.to_owned(),
-                    message: format!("text is not valid UTF-8 ({e}); read it as bytes with CAST(... AS BLOB)"),
+                    message: format!(
+                        "text is not valid UTF-8 ({e}); read it as bytes with CAST(... AS BLOB)"
+                    ),
                 });
             }
         },

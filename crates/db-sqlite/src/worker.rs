@@ -138,15 +138,13 @@ fn acquire(ctx: &WorkerContext, enqueued: Instant) -> Result<Pooled> {
             ctx.counters.record_timeout();
             match e.to_string() {
                 // r2d2 reports the last connection error, if creating one failed.
-                msg if msg.contains("timed out waiting for connection:") => {
-                    Err(Error::database(
-                        dbcore::DatabaseType::Sqlite,
-                        dbcore::ErrorKind::Connect,
-                        None,
-                        format!("could not open a new connection: {msg}"),
-                        None,
-                    ))
-                }
+                msg if msg.contains("timed out waiting for connection:") => Err(Error::database(
+                    dbcore::DatabaseType::Sqlite,
+                    dbcore::ErrorKind::Connect,
+                    None,
+                    format!("could not open a new connection: {msg}"),
+                    None,
+                )),
                 _ => Err(Error::PoolTimeout(ctx.acquire_timeout)),
             }
         }
@@ -178,11 +176,17 @@ fn begin_sql(options: &TxOptions) -> &'static str {
     }
 }
 
-fn serve_transaction(mut conn: Pooled, options: TxOptions, reply: oneshot::Sender<Result<TxChannel>>) {
+fn serve_transaction(
+    mut conn: Pooled,
+    options: TxOptions,
+    reply: oneshot::Sender<Result<TxChannel>>,
+) {
     let deadline = options.timeout.map(|t| Instant::now() + t);
     let started = guarded(&mut conn, |c| {
         let _d = DeadlineGuard::set(deadline);
-        c.conn.execute_batch(begin_sql(&options)).map_err(map_error)?;
+        c.conn
+            .execute_batch(begin_sql(&options))
+            .map_err(map_error)?;
         if options.read_only {
             c.query_only = true;
             c.conn
@@ -221,7 +225,10 @@ fn serve_transaction(mut conn: Pooled, options: TxOptions, reply: oneshot::Sende
             }
             Ok(TxCommand::Control { sql, reply }) => {
                 let result = guarded(&mut conn, |c| {
-                    c.conn.execute_batch(&sql).map(|()| Output::Unit).map_err(map_error)
+                    c.conn
+                        .execute_batch(&sql)
+                        .map(|()| Output::Unit)
+                        .map_err(map_error)
                 });
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
@@ -251,7 +258,9 @@ fn serve_transaction(mut conn: Pooled, options: TxOptions, reply: oneshot::Sende
 fn finish(conn: &mut Pooled, commit: bool) -> Result<()> {
     let c: &mut Conn = conn;
     let result = if c.broken {
-        Err(Error::Internal("the transaction's connection failed earlier".into()))
+        Err(Error::Internal(
+            "the transaction's connection failed earlier".into(),
+        ))
     } else if commit {
         c.conn.execute_batch("COMMIT").map_err(map_error)
     } else {

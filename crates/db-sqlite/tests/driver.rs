@@ -65,7 +65,9 @@ async fn memory_database_is_shared_by_the_whole_pool() {
     db.execute("CREATE TABLE shared (id INTEGER PRIMARY KEY)", &[])
         .await
         .unwrap();
-    db.execute("INSERT INTO shared (id) VALUES (1)", &[]).await.unwrap();
+    db.execute("INSERT INTO shared (id) VALUES (1)", &[])
+        .await
+        .unwrap();
     // Three transactions pin three connections; each sees the table.
     let mut txs = Vec::new();
     for _ in 0..3 {
@@ -83,10 +85,7 @@ async fn memory_database_is_shared_by_the_whole_pool() {
     drop(txs);
     // Two databases opened with ":memory:" are distinct.
     let other = SqliteDatabase::connect(&cfg).await.unwrap();
-    let err = other
-        .query("SELECT * FROM shared", &[])
-        .await
-        .unwrap_err();
+    let err = other.query("SELECT * FROM shared", &[]).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Syntax, "{err}");
 }
 
@@ -100,13 +99,12 @@ async fn dropped_transaction_returns_a_clean_connection() {
         .await
         .unwrap();
     let tx = db.begin(TxOptions::new()).await.unwrap();
-    tx.execute("INSERT INTO t (id) VALUES (1)", &[]).await.unwrap();
-    drop(tx);
-    // The only connection is back, outside any transaction, and not read-only.
-    let autocommit = db
-        .with_connection(|c| Ok(c.is_autocommit()))
+    tx.execute("INSERT INTO t (id) VALUES (1)", &[])
         .await
         .unwrap();
+    drop(tx);
+    // The only connection is back, outside any transaction, and not read-only.
+    let autocommit = db.with_connection(|c| Ok(c.is_autocommit())).await.unwrap();
     assert!(autocommit);
     let n: i64 = db
         .query_one("SELECT count(*) FROM t", &[])
@@ -118,7 +116,9 @@ async fn dropped_transaction_returns_a_clean_connection() {
 
     let ro = db.begin(TxOptions::read_only_tx()).await.unwrap();
     drop(ro);
-    db.execute("INSERT INTO t (id) VALUES (2)", &[]).await.unwrap();
+    db.execute("INSERT INTO t (id) VALUES (2)", &[])
+        .await
+        .unwrap();
     cleanup(&cfg);
 }
 
@@ -187,7 +187,9 @@ async fn lock_waits_do_not_block_the_executor() {
     let mut cfg = file_config("lockwait");
     cfg.journal_mode = "delete".parse().unwrap();
     let db = SqliteDatabase::connect(&cfg).await.unwrap();
-    db.execute("CREATE TABLE t (id INTEGER)", &[]).await.unwrap();
+    db.execute("CREATE TABLE t (id INTEGER)", &[])
+        .await
+        .unwrap();
     db.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
     let other = db_sqlite::rusqlite::Connection::open(&cfg.file_path).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -203,7 +205,10 @@ async fn lock_waits_do_not_block_the_executor() {
         ticks += 1;
     }
     assert!(ticks >= 10, "the executor was blocked: {ticks} ticks");
-    assert!(!reader.is_finished(), "the read should be waiting for the lock");
+    assert!(
+        !reader.is_finished(),
+        "the read should be waiting for the lock"
+    );
     other.execute_batch("COMMIT").unwrap();
     let rows = reader.await.unwrap().unwrap();
     assert_eq!(rows[0].get::<i64>(0).unwrap(), 1);
@@ -228,7 +233,10 @@ async fn long_reads_leave_the_executor_for_a_worker() {
     }
     let row = query.await.unwrap().unwrap();
     assert_eq!(row.get::<i64>(0).unwrap(), 3_000_000);
-    assert!(ticks >= 5, "the executor was blocked while the query ran: {ticks} ticks");
+    assert!(
+        ticks >= 5,
+        "the executor was blocked while the query ran: {ticks} ticks"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,7 +70,11 @@ impl<'a> InsertPlan<'a> {
                 message: "insert_many needs at least one column".into(),
             });
         }
-        if let Some((i, row)) = rows.iter().enumerate().find(|(_, r)| r.len() != columns.len()) {
+        if let Some((i, row)) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.len() != columns.len())
+        {
             return Err(Error::Parameter {
                 position: format!("row {i}"),
                 message: format!(
@@ -140,11 +144,17 @@ mod tests {
 
     #[test]
     fn plan_chunks_under_limit() {
-        let rows: Vec<Vec<Value>> = (0..2500).map(|i| vec![Value::Int(i), Value::Null]).collect();
+        let rows: Vec<Vec<Value>> = (0..2500)
+            .map(|i| vec![Value::Int(i), Value::Null])
+            .collect();
         let plan = InsertPlan::new(DatabaseType::Sqlite, "t", &["a", "b"], &rows).unwrap();
         let stmts: Vec<_> = plan.statements().collect();
         assert_eq!(stmts.len(), 3);
-        assert!(stmts[0].0.starts_with(r#"INSERT INTO "t" ("a", "b") VALUES ($1, $2), ($3, $4)"#));
+        assert!(
+            stmts[0]
+                .0
+                .starts_with(r#"INSERT INTO "t" ("a", "b") VALUES ($1, $2), ($3, $4)"#)
+        );
         assert_eq!(stmts.iter().map(|s| s.1.len()).sum::<usize>(), 2500);
     }
 
@@ -157,7 +167,10 @@ mod tests {
 
     #[test]
     fn quoting_escapes() {
-        assert_eq!(quote_identifier(DatabaseType::Sqlite, "a\"b").unwrap(), "\"a\"\"b\"");
+        assert_eq!(
+            quote_identifier(DatabaseType::Sqlite, "a\"b").unwrap(),
+            "\"a\"\"b\""
+        );
         assert!(quote_identifier(DatabaseType::Sqlite, "a..b").is_err());
     }
 }

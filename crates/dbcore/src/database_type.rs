@@ -95,9 +95,7 @@ impl FromStr for DatabaseType {
         Self::ALL
             .into_iter()
             .find(|t| t.aliases().iter().any(|a| a.eq_ignore_ascii_case(wanted)))
-            .ok_or_else(|| ParseDatabaseTypeError {
-                name: s.to_owned(),
-            })
+            .ok_or_else(|| ParseDatabaseTypeError { name: s.to_owned() })
     }
 }
 

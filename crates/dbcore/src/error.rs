@@ -481,7 +481,10 @@ mod tests {
     #[test]
     fn config_errors_list_every_problem() {
         let e = Error::Config(ConfigErrors(vec![
-            ConfigProblem::new("database.postgres.port", "must be between 1 and 65535, got 70000"),
+            ConfigProblem::new(
+                "database.postgres.port",
+                "must be between 1 and 65535, got 70000",
+            ),
             ConfigProblem::new("database.postgres.host", "must not be empty")
                 .with_origin("env var DB_POSTGRES_HOST"),
         ]));

@@ -76,16 +76,22 @@ pub trait Executor: Send + Sync {
 
     /// Inserts many rows into `table` using the backend's fastest bulk path (PostgreSQL
     /// binary COPY, MySQL multi-row INSERT batches, SQLite one prepared statement).
-    /// Every row must have one value per column. Returns the number of rows inserted.
+    /// Every row must have one value per column. The rows are moved in, so large loads
+    /// are not copied. Returns the number of rows inserted.
     ///
     /// On a [`Database`](crate::Database) the whole insert is one transaction: either
     /// every row is inserted or none is.
     ///
     /// The default implementation sends multi-row `INSERT` statements, each under the
     /// backend's bind-parameter limit.
-    async fn insert_many(&self, table: &str, columns: &[&str], rows: &[Vec<Value>]) -> Result<u64> {
+    async fn insert_many(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
         let db_type = self.database_type();
-        let plan = crate::bulk::InsertPlan::new(db_type, table, columns, rows)?;
+        let plan = crate::bulk::InsertPlan::new(db_type, table, columns, &rows)?;
         let mut total = 0;
         for (sql, chunk) in plan.statements() {
             let params: Vec<Value> = chunk.iter().flatten().cloned().collect();

@@ -67,7 +67,13 @@ impl HealthMonitor {
                 let check = match result {
                     Ok(latency) => {
                         failures = 0;
-                        HealthCheck { ok: true, latency, error: None, consecutive_failures: 0, at: SystemTime::now() }
+                        HealthCheck {
+                            ok: true,
+                            latency,
+                            error: None,
+                            consecutive_failures: 0,
+                            at: SystemTime::now(),
+                        }
                     }
                     Err(e) => {
                         failures += 1;

@@ -17,7 +17,10 @@ mod transaction;
 mod value;
 
 pub use bulk::{InsertPlan, max_bind_params, quote_identifier};
-pub use config::{DatabaseConfig, MySqlConfig, PostgresConfig, SqliteConfig};
+pub use config::{
+    AutoVacuum, DatabaseConfig, JournalMode, MySqlConfig, PostgresConfig, Secret, SqliteConfig,
+    SslMode, SyncMode,
+};
 pub use database::Database;
 pub use database_type::{DatabaseType, ParseDatabaseTypeError};
 pub use driver::{ConnectOptions, Driver, RetryHook};

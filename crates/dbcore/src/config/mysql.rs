@@ -1,0 +1,333 @@
+//! MySQL / MariaDB settings.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Checker, GoDuration, SECTION, Secret, into_result, setters};
+use crate::error::{ConfigProblem, Error};
+use crate::retry::RetryPolicy;
+
+/// MySQL / MariaDB settings (the `mysql` section).
+///
+/// Durations are written as Go-style strings (`"30s"`, `"5m"`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MySqlConfig {
+    /// Server host name or IP address. Default `localhost`.
+    pub host: String,
+    /// Server port, 1–65535. Default 3306.
+    #[serde(deserialize_with = "super::port::deserialize")]
+    pub port: u16,
+    /// Database (schema) name. Default `app`.
+    pub name: String,
+    /// User name. Default `root`.
+    pub username: String,
+    /// Password; empty for none. Never printed.
+    pub password: Secret,
+    /// Connection character set, letters, digits and underscores only. Default `utf8mb4`.
+    pub charset: String,
+    /// Read `DATE` / `DATETIME` / `TIMESTAMP` columns as date/time values instead of text.
+    /// Default `true`.
+    pub parse_time: bool,
+    /// Time zone for date/time values: `Local`, `UTC`, an IANA name such as
+    /// `Europe/Berlin`, or a UTC offset such as `+05:30`. Default `UTC`.
+    pub loc: String,
+    /// Most connections the pool opens at once. At least 1. Default 25.
+    pub max_open_conns: u32,
+    /// Most idle connections kept in the pool; at most `maxOpenConns`. Default 5.
+    pub max_idle_conns: u32,
+    /// A connection older than this is closed instead of reused; `0` means unlimited.
+    /// Keep it below the server's `wait_timeout`. Default `5m`.
+    #[serde(with = "super::duration")]
+    pub conn_max_lifetime: Duration,
+    /// A connection idle for longer than this is closed; `0` means unlimited.
+    /// Default `1m`.
+    #[serde(with = "super::duration")]
+    pub conn_max_idle_time: Duration,
+    /// Deadline for establishing one connection and for waiting for a free pooled
+    /// connection. Must be greater than 0. Default `30s`.
+    #[serde(with = "super::duration")]
+    pub timeout: Duration,
+    /// How often a failed connect is retried (transient failures only); at most 100.
+    /// Default 3.
+    pub max_retries: u32,
+    /// Delay before the first connect retry; doubles with each further retry, with jitter.
+    /// Must be greater than 0 when `maxRetries` is not 0. Default `1s`.
+    #[serde(with = "super::duration")]
+    pub retry_delay: Duration,
+    /// Interval of the background health check; `0` disables it. Default `30s`.
+    #[serde(with = "super::duration")]
+    pub health_check_interval: Duration,
+}
+
+impl Default for MySqlConfig {
+    fn default() -> Self {
+        MySqlConfig {
+            host: "localhost".to_owned(),
+            port: 3306,
+            name: "app".to_owned(),
+            username: "root".to_owned(),
+            password: Secret::default(),
+            charset: "utf8mb4".to_owned(),
+            parse_time: true,
+            loc: "UTC".to_owned(),
+            max_open_conns: 25,
+            max_idle_conns: 5,
+            conn_max_lifetime: Duration::from_secs(5 * 60),
+            conn_max_idle_time: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+            max_retries: 3,
+            retry_delay: Duration::from_secs(1),
+            health_check_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+setters!(MySqlConfig {
+    into with_host(host: String),
+    set with_port(port: u16),
+    into with_name(name: String),
+    into with_username(username: String),
+    into with_password(password: Secret),
+    into with_charset(charset: String),
+    set with_parse_time(parse_time: bool),
+    into with_loc(loc: String),
+    set with_max_open_conns(max_open_conns: u32),
+    set with_max_idle_conns(max_idle_conns: u32),
+    set with_conn_max_lifetime(conn_max_lifetime: Duration),
+    set with_conn_max_idle_time(conn_max_idle_time: Duration),
+    set with_timeout(timeout: Duration),
+    set with_max_retries(max_retries: u32),
+    set with_retry_delay(retry_delay: Duration),
+    set with_health_check_interval(health_check_interval: Duration),
+});
+
+impl MySqlConfig {
+    /// Checks every rule and returns [`Error::Config`] listing every problem, with paths
+    /// under `database.mysql`.
+    pub fn validate(&self) -> Result<(), Error> {
+        into_result(self.problems_at(&format!("{SECTION}.mysql")))
+    }
+
+    /// Every invalid value, with field paths under `prefix` (e.g. `database.mysql`).
+    pub fn problems_at(&self, prefix: &str) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        self.collect_problems(prefix, &mut problems);
+        problems
+    }
+
+    pub(crate) fn collect_problems(&self, prefix: &str, problems: &mut Vec<ConfigProblem>) {
+        let mut c = Checker::new(prefix, problems);
+        c.non_empty("host", &self.host);
+        c.port("port", self.port);
+        c.non_empty("name", &self.name);
+        c.non_empty("username", &self.username);
+        if !is_charset_name(&self.charset) {
+            c.add(
+                "charset",
+                format!(
+                    "must be a character set name of letters, digits and underscores \
+                     (e.g. utf8mb4), got {:?}",
+                    self.charset
+                ),
+            );
+        }
+        if !is_valid_loc(&self.loc) {
+            c.add(
+                "loc",
+                format!(
+                    "must be \"Local\", \"UTC\", an IANA time zone name such as \
+                     \"Europe/Berlin\", or a UTC offset such as \"+05:30\", got {:?}",
+                    self.loc
+                ),
+            );
+        }
+        c.pool(self.max_open_conns, self.max_idle_conns);
+        c.timeout(self.timeout);
+        c.retries(self.max_retries, self.retry_delay);
+    }
+
+    /// What is being connected to, for messages and logs, without secrets:
+    /// `mysql at localhost:3306/app`.
+    pub fn target(&self) -> String {
+        format!(
+            "mysql at {}/{}",
+            super::host_port(&self.host, self.port),
+            self.name
+        )
+    }
+
+    /// The connect-retry policy from `maxRetries` and `retryDelay` (no total deadline).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::new(self.max_retries, self.retry_delay)
+    }
+
+    /// The UTC offset in minutes when `loc` is `UTC` (0) or an offset such as `+05:30`
+    /// (330) or `-08:00` (-480); `None` for `Local` and IANA names, which need a time-zone
+    /// database to resolve.
+    pub fn loc_offset_minutes(&self) -> Option<i32> {
+        if self.loc == "UTC" {
+            return Some(0);
+        }
+        parse_offset(&self.loc)
+    }
+}
+
+/// `[A-Za-z0-9_]+`.
+fn is_charset_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// `+HH:MM` / `-HH:MM` with at most 14 hours, as minutes east of UTC.
+fn parse_offset(s: &str) -> Option<i32> {
+    let b = s.as_bytes();
+    if b.len() != 6 || b[3] != b':' {
+        return None;
+    }
+    let sign = match b[0] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let digit = |c: u8| c.is_ascii_digit().then(|| i32::from(c - b'0'));
+    let hours = digit(b[1])? * 10 + digit(b[2])?;
+    let minutes = digit(b[4])? * 10 + digit(b[5])?;
+    if minutes > 59 || hours * 60 + minutes > 14 * 60 {
+        return None;
+    }
+    Some(sign * (hours * 60 + minutes))
+}
+
+/// `Local`, `UTC`, an IANA-style name (`Europe/Berlin`, `Etc/GMT+5`,
+/// `America/Port-au-Prince`, `EST5EDT`) or an offset (`+05:30`).
+fn is_valid_loc(s: &str) -> bool {
+    if s == "Local" || s == "UTC" || parse_offset(s).is_some() {
+        return true;
+    }
+    if s.is_empty() || s.len() > 64 {
+        return false;
+    }
+    s.split('/').all(|part| {
+        let mut bytes = part.bytes();
+        matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic())
+            && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+'))
+    })
+}
+
+impl fmt::Debug for MySqlConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MySqlConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("name", &self.name)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("charset", &self.charset)
+            .field("parse_time", &self.parse_time)
+            .field("loc", &self.loc)
+            .field("max_open_conns", &self.max_open_conns)
+            .field("max_idle_conns", &self.max_idle_conns)
+            .field("conn_max_lifetime", &GoDuration(self.conn_max_lifetime))
+            .field("conn_max_idle_time", &GoDuration(self.conn_max_idle_time))
+            .field("timeout", &GoDuration(self.timeout))
+            .field("max_retries", &self.max_retries)
+            .field("retry_delay", &GoDuration(self.retry_delay))
+            .field(
+                "health_check_interval",
+                &GoDuration(self.health_check_interval),
+            )
+            .finish()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic on failure
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loc_syntax() {
+        for ok in [
+            "Local",
+            "UTC",
+            "Europe/Berlin",
+            "America/Argentina/Buenos_Aires",
+            "America/Port-au-Prince",
+            "Etc/GMT+5",
+            "EST5EDT",
+            "+05:30",
+            "-08:00",
+            "+14:00",
+            "+00:00",
+        ] {
+            assert!(is_valid_loc(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "+5:30",
+            "+05:60",
+            "+15:00",
+            "05:30",
+            "+05:30:00",
+            "Europe//Berlin",
+            "/Europe/Berlin",
+            "Europe/Berlin/",
+            "../etc/passwd",
+            "UTC; DROP TABLE x",
+            "Europe/Berlin'",
+            "5EST",
+        ] {
+            assert!(!is_valid_loc(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loc_offsets() {
+        let at = |loc: &str| MySqlConfig::default().with_loc(loc).loc_offset_minutes();
+        assert_eq!(at("UTC"), Some(0));
+        assert_eq!(at("+05:30"), Some(330));
+        assert_eq!(at("-08:00"), Some(-480));
+        assert_eq!(at("Local"), None);
+        assert_eq!(at("Europe/Berlin"), None);
+    }
+
+    #[test]
+    fn every_rule_is_reported() {
+        let cfg = MySqlConfig::default()
+            .with_host("")
+            .with_charset("utf8mb4; SET x")
+            .with_loc("Mars/Olympus Mons")
+            .with_max_idle_conns(30)
+            .with_retry_delay(Duration::ZERO);
+        let rendered: Vec<String> = cfg
+            .problems_at("database.mysql")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(rendered.len(), 5, "{rendered:#?}");
+        assert_eq!(rendered[0], "database.mysql.host: must not be empty");
+        assert!(rendered[1].starts_with("database.mysql.charset: must be a character set name"));
+        assert!(rendered[1].ends_with("got \"utf8mb4; SET x\""));
+        assert!(rendered[2].starts_with("database.mysql.loc: must be \"Local\", \"UTC\""));
+        assert_eq!(
+            rendered[3],
+            "database.mysql.maxIdleConns: must not exceed maxOpenConns (25), got 30"
+        );
+        assert_eq!(
+            rendered[4],
+            "database.mysql.retryDelay: must be greater than 0 when maxRetries is 3, got 0"
+        );
+        MySqlConfig::default().validate().unwrap();
+        assert!(MySqlConfig::default().with_charset("").validate().is_err());
+    }
+
+    #[test]
+    fn target_does_not_include_the_password() {
+        let cfg = MySqlConfig::default().with_password("hunter2");
+        assert_eq!(cfg.target(), "mysql at localhost:3306/app");
+        assert_eq!(cfg.retry_policy().max_retries, 3);
+    }
+}
