@@ -7,21 +7,20 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use crossbeam_channel::Sender;
 use dbcore::{
     Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor, InsertPlan,
     PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SqliteConfig, Transaction,
     TxOptions, Value,
 };
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
 
 use crate::error::map_error;
 use crate::exec::{self, Op, Output};
 use crate::manager::{Conn, DeadlineGuard, Manager, ManagerCounters, Target};
 use crate::stats::{Counters, EventHandler};
 use crate::transaction::SqliteTransaction;
-use crate::worker::{self, Job, Pool, WorkerContext};
+use crate::worker::{self, Job, Live, LiveParts, Pool, WorkerContext};
 
 /// How long a read may run on the calling async thread before it is interrupted and
 /// handed to a worker thread instead.
@@ -46,7 +45,10 @@ pub struct SqliteDatabase {
 pub(crate) struct Inner {
     config: SqliteConfig,
     target: Target,
-    live: RwLock<Option<Live>>,
+    live: Live,
+    /// One permit per pooled connection: taken (with the pool deadline) before work is
+    /// queued for a worker, held until the work or the transaction ends.
+    slots: Arc<Semaphore>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) cache: SqlCache,
     counters: Arc<Counters>,
@@ -54,11 +56,6 @@ pub(crate) struct Inner {
     /// Keeps an in-memory database alive while the pool opens and closes connections.
     keeper: Mutex<Option<Connection>>,
     health: Mutex<Option<HealthMonitor>>,
-}
-
-struct Live {
-    pool: Pool,
-    jobs: Sender<Job>,
 }
 
 impl std::fmt::Debug for SqliteDatabase {
@@ -146,22 +143,43 @@ impl SqliteDatabase {
         prepare(&self.inner.cache, sql, params)
     }
 
-    fn send(&self, job: Job) -> Result<()> {
+    /// Waits for a free connection slot, up to the pool timeout.
+    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }
+        match Arc::clone(&self.inner.slots).try_acquire_owned() {
+            Ok(permit) => return Ok(permit),
+            Err(TryAcquireError::Closed) => return Err(Error::PoolClosed),
+            Err(TryAcquireError::NoPermits) => {}
+        }
+        let started = Instant::now();
+        let timeout = self.inner.config.timeout;
+        let slot = Arc::clone(&self.inner.slots).acquire_owned();
+        match tokio::time::timeout(timeout, slot).await {
+            Ok(Ok(permit)) => {
+                self.inner.counters.record_wait(started.elapsed());
+                Ok(permit)
+            }
+            Ok(Err(_)) => Err(Error::PoolClosed),
+            Err(_) => {
+                self.inner.counters.record_wait(timeout);
+                self.inner.counters.record_timeout();
+                Err(Error::PoolTimeout(timeout))
+            }
+        }
+    }
+
+    fn send(&self, job: Job) -> Result<()> {
         let live = self.inner.live.read().map_err(|_| Error::PoolClosed)?;
         let live = live.as_ref().ok_or(Error::PoolClosed)?;
         live.jobs.send(job).map_err(|_| Error::PoolClosed)
     }
 
     async fn run(&self, op: Op) -> Result<Output> {
+        let permit = self.acquire_slot().await?;
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Run {
-            op,
-            reply,
-            enqueued: Instant::now(),
-        })?;
+        self.send(Job::Run { op, reply, permit })?;
         rx.await.map_err(|_| Error::PoolClosed)?
     }
 
@@ -268,7 +286,7 @@ fn open_pool(config: SqliteConfig, target: Target) -> Result<Inner> {
     };
     let manager_counters = Arc::new(ManagerCounters::default());
     let counters = Arc::new(Counters::new(Arc::clone(&manager_counters)));
-    let manager = Manager::new(&config, &target, manager_counters);
+    let manager = Manager::new(&config, &target, Arc::clone(&manager_counters));
     // Open one connection directly first, so a bad path or a file that is not a
     // database fails here with SQLite's own message.
     drop(r2d2::ManageConnection::connect(&manager).map_err(map_error)?);
@@ -288,17 +306,18 @@ fn open_pool(config: SqliteConfig, target: Target) -> Result<Inner> {
         .build_unchecked(manager);
 
     let (jobs, rx) = crossbeam_channel::unbounded();
+    let live: Live = Arc::new(RwLock::new(Some(LiveParts { pool, jobs })));
     let workers = worker::spawn_workers(config.max_open_conns as usize, || WorkerContext {
         jobs: rx.clone(),
-        pool: pool.clone(),
+        live: Arc::clone(&live),
         acquire_timeout: config.timeout,
-        counters: Arc::clone(&counters),
     })
     .map_err(|e| Error::Internal(format!("cannot start SQLite worker threads: {e}")))?;
 
     Ok(Inner {
         cache: SqlCache::new(),
-        live: RwLock::new(Some(Live { pool, jobs })),
+        live,
+        slots: Arc::new(Semaphore::new(config.max_open_conns as usize)),
         workers: Mutex::new(workers),
         counters,
         closed: AtomicBool::new(false),
@@ -349,12 +368,9 @@ impl Executor for SqliteDatabase {
     ) -> Result<u64> {
         let prepared = self.prepare(sql, params.len())?;
         let (op, rows) = exec::stream_op(prepared, params);
+        let permit = self.acquire_slot().await?;
         let (reply, done) = oneshot::channel();
-        self.send(Job::Run {
-            op,
-            reply,
-            enqueued: Instant::now(),
-        })?;
+        self.send(Job::Run { op, reply, permit })?;
         exec::drain_stream(rows, done, f).await
     }
 
@@ -382,11 +398,12 @@ impl Executor for SqliteDatabase {
 #[async_trait]
 impl Database for SqliteDatabase {
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
+        let permit = self.acquire_slot().await?;
         let (reply, rx) = oneshot::channel();
         self.send(Job::Begin {
             options: options.clone(),
             reply,
-            enqueued: Instant::now(),
+            permit,
         })?;
         let channel = rx.await.map_err(|_| Error::PoolClosed)??;
         Ok(Box::new(SqliteTransaction::new(
@@ -429,6 +446,9 @@ impl Database for SqliteDatabase {
         if let Some(monitor) = self.inner.health.lock().ok().and_then(|mut h| h.take()) {
             monitor.stop();
         }
+        // Callers waiting for a slot get PoolClosed; no connection is opened from now on.
+        self.inner.slots.close();
+        self.inner.counters.manager.closed.store(true, Ordering::Release);
         // Wait for connections in use to come back, up to `grace`.
         let deadline = Instant::now() + grace;
         loop {
@@ -442,8 +462,8 @@ impl Database for SqliteDatabase {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        // Dropping the queue ends the workers; dropping the last pool handle closes the
-        // idle connections.
+        // Dropping the queue ends the workers; dropping the pool closes the idle
+        // connections (one still in use closes when it is returned).
         let live = self.inner.live.write().ok().and_then(|mut l| l.take());
         drop(live);
         // Idle workers exit at once; one still serving a transaction exits when that

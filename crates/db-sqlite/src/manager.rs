@@ -59,6 +59,8 @@ pub(crate) struct ManagerCounters {
     pub(crate) discarded: AtomicU64,
     /// Broken connections whose release event has not been seen yet.
     pub(crate) pending_discards: AtomicU64,
+    /// Set by `close`: no new connection is opened after it.
+    pub(crate) closed: std::sync::atomic::AtomicBool,
 }
 
 /// Opens connections to one database and prepares each with the configured PRAGMAs.
@@ -153,17 +155,30 @@ pub(crate) fn pragma_script(cfg: &SqliteConfig, memory: bool) -> String {
     script
 }
 
+fn closed_error() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+        Some("the database pool is closed".to_owned()),
+    )
+}
+
 impl r2d2::ManageConnection for Manager {
     type Connection = Conn;
     type Error = rusqlite::Error;
 
     fn connect(&self) -> Result<Conn, rusqlite::Error> {
+        if self.counters.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
         let conn = self.inner.connect()?;
         // The busy timeout first, so that switching to WAL waits for other connections.
         conn.busy_timeout(self.busy_timeout)?;
         conn.execute_batch(&self.pragmas)?;
         conn.progress_handler(PROGRESS_OPS, Some(deadline_passed))?;
         conn.set_prepared_statement_cache_capacity(256);
+        if self.counters.closed.load(Ordering::Acquire) {
+            return Err(closed_error());
+        }
         Ok(Conn {
             conn,
             broken: false,

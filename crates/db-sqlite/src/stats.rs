@@ -8,10 +8,6 @@ use dbcore::PoolStats;
 
 use crate::manager::ManagerCounters;
 
-/// Waits shorter than this are not counted as "had to wait" (a hand-off to a worker
-/// thread always takes a few microseconds).
-const WAIT_THRESHOLD: Duration = Duration::from_micros(200);
-
 /// Counters updated by workers, the inline path and r2d2 events.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -32,14 +28,13 @@ impl Counters {
         }
     }
 
+    /// Records an acquisition that found every connection busy and waited `waited`.
     pub(crate) fn record_wait(&self, waited: Duration) {
-        if waited >= WAIT_THRESHOLD {
-            self.wait_count.fetch_add(1, Ordering::Relaxed);
-            self.wait_nanos.fetch_add(
-                u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
-                Ordering::Relaxed,
-            );
-        }
+        self.wait_count.fetch_add(1, Ordering::Relaxed);
+        self.wait_nanos.fetch_add(
+            u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     pub(crate) fn record_timeout(&self) {

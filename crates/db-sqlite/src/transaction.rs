@@ -29,6 +29,16 @@ struct TxCore {
     /// rolled back and refuses further work.
     aborted: AtomicBool,
     next_savepoint: AtomicU32,
+    /// The task that rolls the transaction back when its deadline passes while idle.
+    expiry: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for TxCore {
+    fn drop(&mut self) {
+        if let Some(expiry) = &self.expiry {
+            expiry.abort();
+        }
+    }
 }
 
 impl TxCore {
@@ -43,15 +53,34 @@ impl TxCore {
         Error::Internal("the transaction's worker thread stopped unexpectedly".into())
     }
 
-    /// Rolls back at once (without waiting) after a timeout.
+    /// Rolls back at once (without waiting) after a timeout while one of this
+    /// transaction's statements is running: interrupts it, then ends the transaction.
+    /// The connection stays pinned until the worker has processed the rollback, so the
+    /// interrupt cannot reach another user of the connection.
     fn abort(&self) {
         if !self.aborted.swap(true, Ordering::AcqRel) {
             self.channel.interrupt.interrupt();
-            let _ = self.channel.commands.send(TxCommand::Finish {
-                commit: false,
-                reply: None,
-            });
+            self.send_rollback();
         }
+    }
+
+    /// Rolls back once the deadline has passed with no statement of ours running, so an
+    /// abandoned transaction does not hold SQLite's write lock past its deadline.
+    fn expire(&self) {
+        if !self.aborted.swap(true, Ordering::AcqRel) {
+            self.send_rollback();
+        }
+    }
+
+    fn send_rollback(&self) {
+        let _ = self.channel.commands.send(TxCommand::Finish {
+            commit: false,
+            reply: None,
+        });
+    }
+
+    fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     async fn wait(&self, rx: oneshot::Receiver<Result<Output>>) -> Result<Output> {
@@ -177,6 +206,9 @@ impl TxCore {
     }
 
     async fn finish(&self, commit: bool) -> Result<()> {
+        if commit && self.deadline_passed() {
+            self.expire();
+        }
         if self.aborted.load(Ordering::Acquire) {
             return if commit {
                 Err(self.timeout_error())
@@ -192,7 +224,7 @@ impl TxCore {
                 reply: Some(reply),
             })
             .map_err(|_| Self::lost())?;
-        // Finishing is not subject to the deadline: a COMMIT that has started completes.
+        // A COMMIT that started before the deadline completes.
         rx.await.map_err(|_| Self::lost())?.map(drop)
     }
 }
@@ -225,16 +257,31 @@ impl std::fmt::Debug for SqliteTransaction<'_> {
 impl SqliteTransaction<'static> {
     pub(crate) fn new(db: Arc<Inner>, channel: TxChannel, options: TxOptions) -> Self {
         let timeout = options.timeout.unwrap_or_default();
-        SqliteTransaction {
-            core: Arc::new(TxCore {
+        let deadline = options.timeout.map(|t| Instant::now() + t);
+        let core = Arc::new_cyclic(|weak: &std::sync::Weak<TxCore>| {
+            let expiry = deadline.map(|deadline| {
+                let weak = weak.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(deadline.into()).await;
+                    if let Some(core) = weak.upgrade() {
+                        core.expire();
+                    }
+                })
+                .abort_handle()
+            });
+            TxCore {
                 db,
                 channel,
-                deadline: options.timeout.map(|t| Instant::now() + t),
+                deadline,
                 timeout,
                 options,
                 aborted: AtomicBool::new(false),
                 next_savepoint: AtomicU32::new(1),
-            }),
+                expiry,
+            }
+        });
+        SqliteTransaction {
+            core,
             savepoint: None,
             depth: 0,
             finished: false,

@@ -4,35 +4,45 @@
 //! the transaction's private channel until it commits, rolls back or is dropped.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use dbcore::{Error, Result, TxOptions};
 use rusqlite::InterruptHandle;
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::error::map_error;
 use crate::exec::{self, Op, Output};
 use crate::manager::{Conn, DeadlineGuard, Manager};
-use crate::stats::Counters;
 
 pub(crate) type Pool = r2d2::Pool<Manager>;
 pub(crate) type Pooled = r2d2::PooledConnection<Manager>;
 
-/// Work for any free worker.
+/// The pool and the job queue while the database is open; `None` once closed.
+pub(crate) type Live = Arc<RwLock<Option<LiveParts>>>;
+
+/// What exists only while the database is open.
+pub(crate) struct LiveParts {
+    pub(crate) pool: Pool,
+    pub(crate) jobs: Sender<Job>,
+}
+
+/// Work for any free worker. Every job carries a slot permit taken by the caller (with
+/// the pool deadline) before it was queued, so no more jobs are ever queued than there
+/// are workers, and a queued job starts at once.
 pub(crate) enum Job {
     /// Run one operation on any connection.
     Run {
         op: Op,
         reply: oneshot::Sender<Result<Output>>,
-        enqueued: Instant,
+        permit: OwnedSemaphorePermit,
     },
     /// Start a transaction and serve it until it ends.
     Begin {
         options: TxOptions,
         reply: oneshot::Sender<Result<TxChannel>>,
-        enqueued: Instant,
+        permit: OwnedSemaphorePermit,
     },
 }
 
@@ -64,9 +74,8 @@ pub(crate) enum TxCommand {
 /// Everything a worker thread needs.
 pub(crate) struct WorkerContext {
     pub(crate) jobs: Receiver<Job>,
-    pub(crate) pool: Pool,
+    pub(crate) live: Live,
     pub(crate) acquire_timeout: Duration,
-    pub(crate) counters: Arc<Counters>,
 }
 
 /// Starts `n` worker threads.
@@ -87,68 +96,69 @@ pub(crate) fn spawn_workers(
 fn worker_loop(ctx: WorkerContext) {
     while let Ok(job) = ctx.jobs.recv() {
         match job {
-            Job::Run {
-                op,
-                reply,
-                enqueued,
-            } => {
+            Job::Run { op, reply, permit } => {
                 if reply.is_closed() {
                     continue; // the caller gave up (cancelled future)
                 }
-                let result = acquire(&ctx, enqueued).and_then(|mut conn| {
-                    let _deadline = DeadlineGuard::set(None);
-                    guarded(&mut conn, |c| exec::run(&c.conn, op))
-                });
-                let _ = reply.send(result);
+                match acquire(&ctx) {
+                    Ok(mut conn) => {
+                        let result = {
+                            let _deadline = DeadlineGuard::set(None);
+                            guarded(&mut conn, |c| exec::run(&c.conn, op))
+                        };
+                        // Return the connection before answering, so that a caller who
+                        // looks at the pool next sees it back.
+                        drop(conn);
+                        let _ = reply.send(result);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+                drop(permit);
             }
             Job::Begin {
                 options,
                 reply,
-                enqueued,
+                permit,
             } => {
                 if reply.is_closed() {
                     continue;
                 }
-                match acquire(&ctx, enqueued) {
+                match acquire(&ctx) {
                     Ok(conn) => serve_transaction(conn, options, reply),
                     Err(e) => {
                         let _ = reply.send(Err(e));
                     }
                 }
+                drop(permit);
             }
         }
     }
 }
 
-/// Takes a connection for a job that was queued at `enqueued`, honouring the pool
-/// timeout from the moment the caller asked.
-fn acquire(ctx: &WorkerContext, enqueued: Instant) -> Result<Pooled> {
-    let waited = enqueued.elapsed();
-    let remaining = ctx.acquire_timeout.saturating_sub(waited);
-    if remaining.is_zero() {
-        ctx.counters.record_timeout();
-        return Err(Error::PoolTimeout(ctx.acquire_timeout));
-    }
-    match ctx.pool.get_timeout(remaining) {
-        Ok(conn) => {
-            ctx.counters.record_wait(enqueued.elapsed());
-            Ok(conn)
+/// Takes a connection for a job. The caller already holds a slot, so a connection is
+/// normally idle; the wait covers a connection being opened or briefly used inline.
+fn acquire(ctx: &WorkerContext) -> Result<Pooled> {
+    let pool = {
+        let live = ctx.live.read().map_err(|_| Error::PoolClosed)?;
+        live.as_ref().ok_or(Error::PoolClosed)?.pool.clone()
+    };
+    pool.get_timeout(ctx.acquire_timeout).map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("timed out waiting for connection:") {
+            // r2d2 reports the last error from opening a connection.
+            Error::database(
+                dbcore::DatabaseType::Sqlite,
+                dbcore::ErrorKind::Connect,
+                None,
+                format!("could not open a new connection: {msg}"),
+                None,
+            )
+        } else {
+            Error::PoolTimeout(ctx.acquire_timeout)
         }
-        Err(e) => {
-            ctx.counters.record_timeout();
-            match e.to_string() {
-                // r2d2 reports the last connection error, if creating one failed.
-                msg if msg.contains("timed out waiting for connection:") => Err(Error::database(
-                    dbcore::DatabaseType::Sqlite,
-                    dbcore::ErrorKind::Connect,
-                    None,
-                    format!("could not open a new connection: {msg}"),
-                    None,
-                )),
-                _ => Err(Error::PoolTimeout(ctx.acquire_timeout)),
-            }
-        }
-    }
+    })
 }
 
 /// Runs `f`, marking the connection broken if it panics.
@@ -239,6 +249,7 @@ fn serve_transaction(
             }
             Ok(TxCommand::Finish { commit, reply }) => {
                 let result = finish(&mut conn, commit);
+                drop(conn); // back to the pool before the caller hears the outcome
                 if let Some(reply) = reply {
                     let _ = reply.send(result.map(|()| Output::Unit));
                 }

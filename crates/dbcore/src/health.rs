@@ -31,7 +31,8 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok
     s.serialize_f64(d.as_secs_f64() * 1000.0)
 }
 
-/// Runs a ping every `interval` on the tokio runtime and remembers the last result.
+/// Runs a ping every `interval` on the current tokio runtime and remembers the last
+/// result (outside a tokio runtime it logs a warning and never pings).
 /// Stops when [`stop`](HealthMonitor::stop) is called, when it is dropped, or when the
 /// ping closure reports that the database is gone (returns `None`).
 #[derive(Debug)]
@@ -53,8 +54,12 @@ impl HealthMonitor {
         if interval.is_zero() {
             return HealthMonitor { last, stop };
         }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no tokio runtime: the background health check is disabled");
+            return HealthMonitor { last, stop };
+        };
         let slot = Arc::clone(&last);
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let mut failures = 0u32;
             loop {
                 tokio::select! {
