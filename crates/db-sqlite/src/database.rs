@@ -1,7 +1,7 @@
 //! [`SqliteDatabase`]: the pool, the worker threads and the inline read path.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -12,15 +12,16 @@ use dbcore::{
     PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SqliteConfig, Transaction,
     TxOptions, Value,
 };
+use futures_util::FutureExt;
 use rusqlite::Connection;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::map_error;
 use crate::exec::{self, Op, Output};
 use crate::manager::{Conn, DeadlineGuard, Manager, ManagerCounters, Target};
 use crate::stats::{Counters, EventHandler};
 use crate::transaction::SqliteTransaction;
-use crate::worker::{self, Job, Live, LiveParts, Pool, WorkerContext};
+use crate::worker::{self, Claim, Job, Live, LiveParts, Pool, Ticket, WorkerContext};
 
 /// How long a read may run on the calling async thread before it is interrupted and
 /// handed to a worker thread instead.
@@ -46,12 +47,11 @@ pub(crate) struct Inner {
     config: SqliteConfig,
     target: Target,
     live: Live,
-    /// One permit per pooled connection: taken (with the pool deadline) before work is
-    /// queued for a worker, held until the work or the transaction ends.
-    slots: Arc<Semaphore>,
     workers: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) cache: SqlCache,
     counters: Arc<Counters>,
+    /// Operations in progress (inline or on a worker).
+    active: AtomicUsize,
     closed: AtomicBool,
     /// Keeps an in-memory database alive while the pool opens and closes connections.
     keeper: Mutex<Option<Connection>>,
@@ -143,44 +143,47 @@ impl SqliteDatabase {
         prepare(&self.inner.cache, sql, params)
     }
 
-    /// Waits for a free connection slot, up to the pool timeout.
-    async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit> {
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(Error::PoolClosed);
+    /// A ticket for a job queued now.
+    fn ticket(&self) -> Ticket {
+        Ticket {
+            claim: Claim::default(),
+            enqueued: Instant::now(),
+            must_wait: !self.inner.counters.any_worker_idle(),
         }
-        match Arc::clone(&self.inner.slots).try_acquire_owned() {
-            Ok(permit) => return Ok(permit),
-            Err(TryAcquireError::Closed) => return Err(Error::PoolClosed),
-            Err(TryAcquireError::NoPermits) => {}
-        }
-        let started = Instant::now();
+    }
+
+    /// Waits for a queued job's outcome. If no worker has started the job by the pool
+    /// deadline, the job is withdrawn and the caller gets [`Error::PoolTimeout`].
+    async fn outcome<T>(&self, claim: Claim, mut rx: oneshot::Receiver<Result<T>>) -> Result<T> {
         let timeout = self.inner.config.timeout;
-        let slot = Arc::clone(&self.inner.slots).acquire_owned();
-        match tokio::time::timeout(timeout, slot).await {
-            Ok(Ok(permit)) => {
-                self.inner.counters.record_wait(started.elapsed());
-                Ok(permit)
-            }
-            Ok(Err(_)) => Err(Error::PoolClosed),
-            Err(_) => {
+        match tokio::time::timeout(timeout, &mut rx).await {
+            Ok(outcome) => outcome.map_err(|_| Error::PoolClosed)?,
+            Err(_) if claim.take() => {
                 self.inner.counters.record_wait(timeout);
                 self.inner.counters.record_timeout();
                 Err(Error::PoolTimeout(timeout))
             }
+            // A worker has started the job: its outcome decides.
+            Err(_) => rx.await.map_err(|_| Error::PoolClosed)?,
         }
     }
 
     fn send(&self, job: Job) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
         let live = self.inner.live.read().map_err(|_| Error::PoolClosed)?;
         let live = live.as_ref().ok_or(Error::PoolClosed)?;
         live.jobs.send(job).map_err(|_| Error::PoolClosed)
     }
 
     async fn run(&self, op: Op) -> Result<Output> {
-        let permit = self.acquire_slot().await?;
+        let _active = ActiveGuard::enter(&self.inner.active);
+        let ticket = self.ticket();
+        let claim = ticket.claim.clone();
         let (reply, rx) = oneshot::channel();
-        self.send(Job::Run { op, reply, permit })?;
-        rx.await.map_err(|_| Error::PoolClosed)?
+        self.send(Job::Run { op, reply, ticket })?;
+        self.outcome(claim, rx).await
     }
 
     /// Runs a read-only query on the calling thread if a connection is idle and the
@@ -220,10 +223,20 @@ impl SqliteDatabase {
             prepared.leading_keyword.as_deref(),
             Some("SELECT" | "VALUES" | "WITH")
         );
-        if readable && let Some(result) = self.try_inline(&prepared, params) {
-            // Let other tasks run now and then: inline queries never return Pending.
-            tokio::task::consume_budget().await;
-            return result;
+        if readable {
+            // Inline only while no other operation is in progress. Under concurrent load
+            // the hand-off cost is shared by many queries and the workers keep every core
+            // busy, whereas inline callers would block the executor threads on SQLite's
+            // file locks.
+            let active = ActiveGuard::enter(&self.inner.active);
+            if active.others() == 0
+                && let Some(result) = self.try_inline(&prepared, params)
+            {
+                drop(active);
+                // Let other tasks run now and then: inline queries never return Pending.
+                tokio::task::consume_budget().await;
+                return result;
+            }
         }
         self.run(Op::Query {
             sql: prepared,
@@ -231,6 +244,30 @@ impl SqliteDatabase {
         })
         .await?
         .rows()
+    }
+}
+
+/// Counts operations in progress on a database for as long as it lives.
+struct ActiveGuard<'a> {
+    counter: &'a AtomicUsize,
+    others: usize,
+}
+
+impl<'a> ActiveGuard<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        let others = counter.fetch_add(1, Ordering::AcqRel);
+        ActiveGuard { counter, others }
+    }
+
+    /// Operations that were already in progress when this one started.
+    fn others(&self) -> usize {
+        self.others
+    }
+}
+
+impl Drop for ActiveGuard<'_> {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -311,15 +348,16 @@ fn open_pool(config: SqliteConfig, target: Target) -> Result<Inner> {
         jobs: rx.clone(),
         live: Arc::clone(&live),
         acquire_timeout: config.timeout,
+        counters: Arc::clone(&counters),
     })
     .map_err(|e| Error::Internal(format!("cannot start SQLite worker threads: {e}")))?;
 
     Ok(Inner {
         cache: SqlCache::new(),
         live,
-        slots: Arc::new(Semaphore::new(config.max_open_conns as usize)),
         workers: Mutex::new(workers),
         counters,
+        active: AtomicUsize::new(0),
         closed: AtomicBool::new(false),
         keeper: Mutex::new(keeper),
         health: Mutex::new(None),
@@ -367,11 +405,13 @@ impl Executor for SqliteDatabase {
         f: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<u64> {
         let prepared = self.prepare(sql, params.len())?;
+        let _active = ActiveGuard::enter(&self.inner.active);
         let (op, rows) = exec::stream_op(prepared, params);
-        let permit = self.acquire_slot().await?;
+        let ticket = self.ticket();
+        let claim = ticket.claim.clone();
         let (reply, done) = oneshot::channel();
-        self.send(Job::Run { op, reply, permit })?;
-        exec::drain_stream(rows, done, f).await
+        self.send(Job::Run { op, reply, ticket })?;
+        exec::drain_stream(rows, self.outcome(claim, done).map(Ok), f).await
     }
 
     async fn insert_many(
@@ -398,14 +438,16 @@ impl Executor for SqliteDatabase {
 #[async_trait]
 impl Database for SqliteDatabase {
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
-        let permit = self.acquire_slot().await?;
+        let _active = ActiveGuard::enter(&self.inner.active);
+        let ticket = self.ticket();
+        let claim = ticket.claim.clone();
         let (reply, rx) = oneshot::channel();
         self.send(Job::Begin {
             options: options.clone(),
             reply,
-            permit,
+            ticket,
         })?;
-        let channel = rx.await.map_err(|_| Error::PoolClosed)??;
+        let channel = self.outcome(claim, rx).await?;
         Ok(Box::new(SqliteTransaction::new(
             Arc::clone(&self.inner),
             channel,
@@ -446,9 +488,12 @@ impl Database for SqliteDatabase {
         if let Some(monitor) = self.inner.health.lock().ok().and_then(|mut h| h.take()) {
             monitor.stop();
         }
-        // Callers waiting for a slot get PoolClosed; no connection is opened from now on.
-        self.inner.slots.close();
-        self.inner.counters.manager.closed.store(true, Ordering::Release);
+        // No connection is opened from now on.
+        self.inner
+            .counters
+            .manager
+            .closed
+            .store(true, Ordering::Release);
         // Wait for connections in use to come back, up to `grace`.
         let deadline = Instant::now() + grace;
         loop {

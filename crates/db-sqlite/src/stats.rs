@@ -17,6 +17,7 @@ pub(crate) struct Counters {
     opened: AtomicU64,
     lifetime_closed: AtomicU64,
     idle_time_closed: AtomicU64,
+    idle_workers: std::sync::atomic::AtomicUsize,
     pub(crate) manager: Arc<ManagerCounters>,
 }
 
@@ -35,6 +36,20 @@ impl Counters {
             u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// A worker starts (`true`) or stops (`false`) waiting for a job.
+    pub(crate) fn worker_idle(&self, idle: bool) {
+        if idle {
+            self.idle_workers.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.idle_workers.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Whether some worker is waiting for a job right now.
+    pub(crate) fn any_worker_idle(&self) -> bool {
+        self.idle_workers.load(Ordering::Acquire) > 0
     }
 
     pub(crate) fn record_timeout(&self) {

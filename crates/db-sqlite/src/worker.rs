@@ -4,17 +4,19 @@
 //! the transaction's private channel until it commits, rolls back or is dropped.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use dbcore::{Error, Result, TxOptions};
 use rusqlite::InterruptHandle;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::oneshot;
 
 use crate::error::map_error;
 use crate::exec::{self, Op, Output};
 use crate::manager::{Conn, DeadlineGuard, Manager};
+use crate::stats::Counters;
 
 pub(crate) type Pool = r2d2::Pool<Manager>;
 pub(crate) type Pooled = r2d2::PooledConnection<Manager>;
@@ -28,22 +30,43 @@ pub(crate) struct LiveParts {
     pub(crate) jobs: Sender<Job>,
 }
 
-/// Work for any free worker. Every job carries a slot permit taken by the caller (with
-/// the pool deadline) before it was queued, so no more jobs are ever queued than there
-/// are workers, and a queued job starts at once.
+/// Who got to a queued job first: a worker starting it, or its caller giving up at the
+/// pool deadline. Exactly one of them takes it, so a job the caller reported as timed
+/// out never runs.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Claim(Arc<AtomicBool>);
+
+impl Claim {
+    /// Takes the job; `false` if the other side already has.
+    pub(crate) fn take(&self) -> bool {
+        !self.0.swap(true, Ordering::AcqRel)
+    }
+}
+
+/// Work for any free worker. Jobs queue in one shared MPMC queue, so a busy worker
+/// goes straight on to the next job without sleeping.
 pub(crate) enum Job {
     /// Run one operation on any connection.
     Run {
         op: Op,
         reply: oneshot::Sender<Result<Output>>,
-        permit: OwnedSemaphorePermit,
+        ticket: Ticket,
     },
     /// Start a transaction and serve it until it ends.
     Begin {
         options: TxOptions,
         reply: oneshot::Sender<Result<TxChannel>>,
-        permit: OwnedSemaphorePermit,
+        ticket: Ticket,
     },
+}
+
+/// Queueing facts about a job.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    pub(crate) claim: Claim,
+    pub(crate) enqueued: Instant,
+    /// No worker was idle when the job was queued: it waits for a connection.
+    pub(crate) must_wait: bool,
 }
 
 /// The async side's handle on a pinned worker.
@@ -76,6 +99,7 @@ pub(crate) struct WorkerContext {
     pub(crate) jobs: Receiver<Job>,
     pub(crate) live: Live,
     pub(crate) acquire_timeout: Duration,
+    pub(crate) counters: Arc<Counters>,
 }
 
 /// Starts `n` worker threads.
@@ -93,52 +117,98 @@ pub(crate) fn spawn_workers(
         .collect()
 }
 
+/// Whether the worker should run a job: its caller still waits and has not given up.
+fn start(ctx: &WorkerContext, ticket: &Ticket, caller_gone: bool) -> bool {
+    if caller_gone || !ticket.claim.take() {
+        return false;
+    }
+    if ticket.must_wait {
+        ctx.counters.record_wait(ticket.enqueued.elapsed());
+    }
+    true
+}
+
 fn worker_loop(ctx: WorkerContext) {
-    while let Ok(job) = ctx.jobs.recv() {
-        match job {
-            Job::Run { op, reply, permit } => {
-                if reply.is_closed() {
-                    continue; // the caller gave up (cancelled future)
+    // While jobs keep coming, a worker keeps its connection instead of returning it to
+    // the pool between jobs; it gives it back before it sleeps.
+    let mut held: Option<Pooled> = None;
+    let mut next: Option<Job> = None;
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => {
+                drop(held.take());
+                ctx.counters.worker_idle(true);
+                let job = ctx.jobs.recv();
+                ctx.counters.worker_idle(false);
+                match job {
+                    Ok(job) => job,
+                    Err(_) => return, // the database was closed or dropped
                 }
-                match acquire(&ctx) {
+            }
+        };
+        match job {
+            Job::Run { op, reply, ticket } => {
+                if !start(&ctx, &ticket, reply.is_closed()) {
+                    continue;
+                }
+                let conn = match held.take() {
+                    Some(conn) => Ok(conn),
+                    None => acquire(&ctx),
+                };
+                match conn {
                     Ok(mut conn) => {
                         let result = {
                             let _deadline = DeadlineGuard::set(None);
                             guarded(&mut conn, |c| exec::run(&c.conn, op))
                         };
-                        // Return the connection before answering, so that a caller who
-                        // looks at the pool next sees it back.
-                        drop(conn);
+                        // Keep the connection only for a job already waiting; otherwise
+                        // return it before answering, so that a caller who looks at the
+                        // pool next sees it back.
+                        next = ctx.jobs.try_recv().ok();
+                        if next.is_some() && is_clean(&conn) {
+                            held = Some(conn);
+                        } else {
+                            drop(conn);
+                        }
                         let _ = reply.send(result);
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
                     }
                 }
-                drop(permit);
             }
             Job::Begin {
                 options,
                 reply,
-                permit,
+                ticket,
             } => {
-                if reply.is_closed() {
+                if !start(&ctx, &ticket, reply.is_closed()) {
                     continue;
                 }
-                match acquire(&ctx) {
+                let conn = match held.take() {
+                    Some(conn) => Ok(conn),
+                    None => acquire(&ctx),
+                };
+                match conn {
                     Ok(conn) => serve_transaction(conn, options, reply),
                     Err(e) => {
                         let _ = reply.send(Err(e));
                     }
                 }
-                drop(permit);
             }
         }
     }
 }
 
-/// Takes a connection for a job. The caller already holds a slot, so a connection is
-/// normally idle; the wait covers a connection being opened or briefly used inline.
+/// Whether a connection may be reused for the next job without going through the pool.
+fn is_clean(conn: &Pooled) -> bool {
+    !conn.broken && !conn.query_only && conn.conn.is_autocommit()
+}
+
+/// Takes a connection for a job from the pool. There are as many workers as
+/// connections, so one is normally idle; the wait covers a connection being opened or
+/// briefly used by an inline read.
 fn acquire(ctx: &WorkerContext) -> Result<Pooled> {
     let pool = {
         let live = ctx.live.read().map_err(|_| Error::PoolClosed)?;
