@@ -1,0 +1,432 @@
+//! Implementations under test: the per-implementation operation traits and the generic
+//! loops that time them.
+//!
+//! A new backend (PostgreSQL, MySQL) adds a module like [`crate::sqlite`] that
+//! implements [`SyncOps`] or [`AsyncOps`] for its raw driver and for our layer, and a
+//! line in [`implementations`].
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use crate::measure::{BenchResult, Clock, KeyGen, Measurement, Recorder, duration_ns};
+use crate::workload::{Settings, Workload};
+
+/// A backend that can be benchmarked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Driver {
+    /// SQLite: db-sqlite against rusqlite.
+    Sqlite,
+}
+
+/// One row group of the report: how to open an implementation on a fresh database.
+#[derive(Debug)]
+pub(crate) struct Implementation {
+    /// The label in the table.
+    pub(crate) label: &'static str,
+    /// The raw synchronous driver every other row is compared with (`× raw sync`).
+    pub(crate) baseline: bool,
+    /// Creates a fresh database under the given scratch directory and connects to it.
+    pub(crate) open: fn(&Settings, &Path) -> BenchResult<Box<dyn Target>>,
+}
+
+/// The implementations benchmarked for `driver`, baseline first.
+pub(crate) fn implementations(driver: Driver) -> &'static [Implementation] {
+    match driver {
+        Driver::Sqlite => crate::sqlite::IMPLEMENTATIONS,
+    }
+}
+
+/// An implementation connected to its own database, ready to run workloads.
+pub(crate) trait Target {
+    /// Runs `workload` (warm-up, then the timed phase) and measures it.
+    fn run(&mut self, workload: Workload, settings: &Settings) -> BenchResult<Measurement>;
+
+    /// Releases connections and threads before the next implementation runs.
+    fn close(self: Box<Self>) -> BenchResult<()>;
+}
+
+/// The operations of a blocking implementation. The generic loops in [`run_sync`] call
+/// them from one thread (W1, W3, W5) or from `settings.tasks` OS threads (W2).
+pub(crate) trait SyncOps: Send + Sync + 'static {
+    /// Rows prepared for a bulk load, in the implementation's native form.
+    type BulkRows: Send + Sync;
+
+    /// Selects row `id` of `bench_items` and decodes it.
+    fn point_select(&self, id: i64) -> BenchResult<()>;
+    /// Inserts row `id` into `bench_items_w3` in autocommit.
+    fn insert(&self, id: i64) -> BenchResult<()>;
+    /// Builds rows `1..=n` for [`SyncOps::bulk_load`] (untimed).
+    fn bulk_rows(&self, n: usize) -> Self::BulkRows;
+    /// Empties the bulk table (untimed).
+    fn bulk_reset(&self) -> BenchResult<()>;
+    /// Inserts `rows` into the bulk table in one transaction.
+    fn bulk_load(&self, rows: Self::BulkRows) -> BenchResult<()>;
+}
+
+/// The operations of an async implementation; the loops in [`run_async`] run inside a
+/// task spawned on a multi-thread runtime, the way a request handler does.
+pub(crate) trait AsyncOps: Send + Sync + 'static {
+    /// Rows prepared for a bulk load, in the implementation's native form.
+    type BulkRows: Send + Sync;
+
+    /// Selects row `id` of `bench_items` and decodes it.
+    fn point_select(&self, id: i64) -> impl Future<Output = BenchResult<()>> + Send;
+    /// Inserts row `id` into `bench_items_w3` in autocommit.
+    fn insert(&self, id: i64) -> impl Future<Output = BenchResult<()>> + Send;
+    /// Builds rows `1..=n` for [`AsyncOps::bulk_load`] (untimed).
+    fn bulk_rows(&self, n: usize) -> Self::BulkRows;
+    /// Empties the bulk table (untimed).
+    fn bulk_reset(&self) -> impl Future<Output = BenchResult<()>> + Send;
+    /// Inserts `rows` into the bulk table in one transaction. The rows are moved in
+    /// (APIs such as `Executor::insert_many` take ownership), so each load gets freshly
+    /// built rows, outside the timed section.
+    fn bulk_load(&self, rows: Self::BulkRows) -> impl Future<Output = BenchResult<()>> + Send;
+    /// Closes the pool gracefully.
+    fn close(&self) -> impl Future<Output = BenchResult<()>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// The tokio runtime every async implementation uses: multi-thread, 2 workers.
+pub(crate) fn runtime() -> BenchResult<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Warm-up operations per task when `settings.warmup_ops` are shared by `tasks`.
+fn warmup_per_task(settings: &Settings, tasks: usize) -> u64 {
+    settings.warmup_ops.div_ceil(tasks.max(1) as u64)
+}
+
+/// Operations of the least-served task divided by the mean per task.
+fn min_share(per_task: &[usize]) -> Option<f64> {
+    let total: usize = per_task.iter().sum();
+    let min = per_task.iter().min()?;
+    (total > 0).then(|| *min as f64 * per_task.len() as f64 / total as f64)
+}
+
+/// Bookkeeping for W5: repeated loads until the time budget is used.
+#[derive(Debug)]
+struct BulkRun {
+    began: Instant,
+    rows_per_load: u64,
+    wall: Duration,
+    cpu: Option<Duration>,
+    loads_ns: Vec<u64>,
+}
+
+impl BulkRun {
+    fn new(rows_per_load: usize) -> Self {
+        BulkRun {
+            began: Instant::now(),
+            rows_per_load: rows_per_load as u64,
+            wall: Duration::ZERO,
+            cpu: Some(Duration::ZERO),
+            loads_ns: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, (wall, cpu): (Duration, Option<Duration>)) {
+        self.wall += wall;
+        self.cpu = self.cpu.zip(cpu).map(|(a, b)| a + b);
+        self.loads_ns.push(duration_ns(wall));
+    }
+
+    fn more(&self, settings: &Settings) -> bool {
+        self.loads_ns.len() < settings.max_bulk_loads.max(1)
+            && self.began.elapsed() < settings.duration
+    }
+
+    fn finish(self) -> Measurement {
+        let rows = self.rows_per_load * self.loads_ns.len() as u64;
+        Measurement::new(rows, self.wall, self.cpu, self.loads_ns)
+    }
+}
+
+/// Runs `workload` against a blocking implementation.
+pub(crate) fn run_sync<O: SyncOps>(
+    ops: &Arc<O>,
+    workload: Workload,
+    s: &Settings,
+) -> BenchResult<Measurement> {
+    match workload {
+        Workload::W1 => {
+            let mut keys = KeyGen::new(1, s.table_rows);
+            for _ in 0..s.warmup_ops {
+                ops.point_select(keys.next_key())?;
+            }
+            let clock = Clock::start();
+            let mut rec = Recorder::new(clock.started(), s.duration, s.max_ops);
+            while rec.more() {
+                let id = keys.next_key();
+                let t0 = Instant::now();
+                ops.point_select(id)?;
+                rec.record(t0);
+            }
+            let (wall, cpu) = clock.stop();
+            let lat = rec.into_latencies();
+            Ok(Measurement::new(lat.len() as u64, wall, cpu, lat))
+        }
+        Workload::W2 => {
+            let tasks = s.tasks.max(1);
+            let barrier = Arc::new(Barrier::new(tasks + 1));
+            let per_task_max = (s.max_ops / tasks as u64).max(1);
+            let handles: Vec<_> = (0..tasks)
+                .map(|t| {
+                    let (ops, barrier, s) = (Arc::clone(ops), Arc::clone(&barrier), s.clone());
+                    std::thread::spawn(move || -> BenchResult<Vec<u64>> {
+                        let mut keys = KeyGen::new(t as u64 + 1, s.table_rows);
+                        let warm = (0..warmup_per_task(&s, tasks))
+                            .try_for_each(|_| ops.point_select(keys.next_key()));
+                        barrier.wait();
+                        warm?;
+                        let mut rec = Recorder::new(Instant::now(), s.duration, per_task_max);
+                        while rec.more() {
+                            let id = keys.next_key();
+                            let t0 = Instant::now();
+                            ops.point_select(id)?;
+                            rec.record(t0);
+                        }
+                        Ok(rec.into_latencies())
+                    })
+                })
+                .collect();
+            barrier.wait();
+            let clock = Clock::start();
+            let mut per_task = Vec::with_capacity(tasks);
+            let mut all = Vec::new();
+            let mut first_err = None;
+            for h in handles {
+                match h.join() {
+                    Ok(Ok(lat)) => {
+                        per_task.push(lat.len());
+                        all.extend(lat);
+                    }
+                    Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                    Err(_) => first_err = first_err.or(Some("a W2 thread panicked".into())),
+                }
+            }
+            let (wall, cpu) = clock.stop();
+            if let Some(e) = first_err {
+                return Err(e);
+            }
+            let mut m = Measurement::new(all.len() as u64, wall, cpu, all);
+            m.min_share = min_share(&per_task);
+            Ok(m)
+        }
+        Workload::W3 => {
+            let mut next_id = 0;
+            for _ in 0..s.warmup_ops {
+                next_id += 1;
+                ops.insert(next_id)?;
+            }
+            let clock = Clock::start();
+            let mut rec = Recorder::new(clock.started(), s.duration, s.max_ops);
+            while rec.more() {
+                next_id += 1;
+                let t0 = Instant::now();
+                ops.insert(next_id)?;
+                rec.record(t0);
+            }
+            let (wall, cpu) = clock.stop();
+            let lat = rec.into_latencies();
+            Ok(Measurement::new(lat.len() as u64, wall, cpu, lat))
+        }
+        Workload::W5 => {
+            ops.bulk_reset()?;
+            ops.bulk_load(ops.bulk_rows(s.warmup_ops as usize))?;
+            let mut run = BulkRun::new(s.bulk_rows);
+            while run.more(s) {
+                ops.bulk_reset()?;
+                let rows = ops.bulk_rows(s.bulk_rows);
+                let clock = Clock::start();
+                ops.bulk_load(rows)?;
+                run.add(clock.stop());
+            }
+            Ok(run.finish())
+        }
+    }
+}
+
+/// Runs `workload` against an async implementation; call it inside a spawned task.
+pub(crate) async fn run_async<O: AsyncOps>(
+    ops: Arc<O>,
+    workload: Workload,
+    s: Settings,
+) -> BenchResult<Measurement> {
+    match workload {
+        Workload::W1 => {
+            let mut keys = KeyGen::new(1, s.table_rows);
+            for _ in 0..s.warmup_ops {
+                ops.point_select(keys.next_key()).await?;
+            }
+            let clock = Clock::start();
+            let mut rec = Recorder::new(clock.started(), s.duration, s.max_ops);
+            while rec.more() {
+                let id = keys.next_key();
+                let t0 = Instant::now();
+                ops.point_select(id).await?;
+                rec.record(t0);
+            }
+            let (wall, cpu) = clock.stop();
+            let lat = rec.into_latencies();
+            Ok(Measurement::new(lat.len() as u64, wall, cpu, lat))
+        }
+        Workload::W2 => {
+            let tasks = s.tasks.max(1);
+            let barrier = Arc::new(tokio::sync::Barrier::new(tasks + 1));
+            let per_task_max = (s.max_ops / tasks as u64).max(1);
+            let handles: Vec<_> = (0..tasks)
+                .map(|t| {
+                    let (ops, barrier, s) = (Arc::clone(&ops), Arc::clone(&barrier), s.clone());
+                    tokio::spawn(async move {
+                        let mut keys = KeyGen::new(t as u64 + 1, s.table_rows);
+                        let mut warm = Ok(());
+                        for _ in 0..warmup_per_task(&s, tasks) {
+                            warm = ops.point_select(keys.next_key()).await;
+                            if warm.is_err() {
+                                break;
+                            }
+                        }
+                        barrier.wait().await;
+                        warm?;
+                        let mut rec = Recorder::new(Instant::now(), s.duration, per_task_max);
+                        while rec.more() {
+                            let id = keys.next_key();
+                            let t0 = Instant::now();
+                            ops.point_select(id).await?;
+                            rec.record(t0);
+                        }
+                        BenchResult::Ok(rec.into_latencies())
+                    })
+                })
+                .collect();
+            barrier.wait().await;
+            let clock = Clock::start();
+            let mut per_task = Vec::with_capacity(tasks);
+            let mut all = Vec::new();
+            let mut first_err = None;
+            for h in handles {
+                match h.await {
+                    Ok(Ok(lat)) => {
+                        per_task.push(lat.len());
+                        all.extend(lat);
+                    }
+                    Ok(Err(e)) => first_err = first_err.or(Some(e)),
+                    Err(e) => first_err = first_err.or(Some(e.into())),
+                }
+            }
+            let (wall, cpu) = clock.stop();
+            if let Some(e) = first_err {
+                return Err(e);
+            }
+            let mut m = Measurement::new(all.len() as u64, wall, cpu, all);
+            m.min_share = min_share(&per_task);
+            Ok(m)
+        }
+        Workload::W3 => {
+            let mut next_id = 0;
+            for _ in 0..s.warmup_ops {
+                next_id += 1;
+                ops.insert(next_id).await?;
+            }
+            let clock = Clock::start();
+            let mut rec = Recorder::new(clock.started(), s.duration, s.max_ops);
+            while rec.more() {
+                next_id += 1;
+                let t0 = Instant::now();
+                ops.insert(next_id).await?;
+                rec.record(t0);
+            }
+            let (wall, cpu) = clock.stop();
+            let lat = rec.into_latencies();
+            Ok(Measurement::new(lat.len() as u64, wall, cpu, lat))
+        }
+        Workload::W5 => {
+            ops.bulk_reset().await?;
+            ops.bulk_load(ops.bulk_rows(s.warmup_ops as usize)).await?;
+            let mut run = BulkRun::new(s.bulk_rows);
+            while run.more(&s) {
+                ops.bulk_reset().await?;
+                let rows = ops.bulk_rows(s.bulk_rows);
+                let clock = Clock::start();
+                ops.bulk_load(rows).await?;
+                run.add(clock.stop());
+            }
+            Ok(run.finish())
+        }
+    }
+}
+
+/// A [`Target`] for a blocking implementation.
+#[derive(Debug)]
+pub(crate) struct SyncTarget<O>(pub(crate) Arc<O>);
+
+impl<O: SyncOps> Target for SyncTarget<O> {
+    fn run(&mut self, workload: Workload, settings: &Settings) -> BenchResult<Measurement> {
+        run_sync(&self.0, workload, settings)
+    }
+
+    fn close(self: Box<Self>) -> BenchResult<()> {
+        Ok(())
+    }
+}
+
+/// A [`Target`] for an async implementation, with its own runtime.
+#[derive(Debug)]
+pub(crate) struct AsyncTarget<O> {
+    // Declared before `rt`, so the pool is dropped while the runtime still exists.
+    ops: Arc<O>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl<O: AsyncOps> AsyncTarget<O> {
+    /// Connects with `connect` inside a task on a fresh runtime.
+    pub(crate) fn open<F>(connect: F) -> BenchResult<Box<dyn Target>>
+    where
+        F: Future<Output = BenchResult<O>> + Send + 'static,
+    {
+        let rt = runtime()?;
+        let ops = rt.block_on(rt.spawn(connect))??;
+        Ok(Box::new(AsyncTarget {
+            ops: Arc::new(ops),
+            rt,
+        }))
+    }
+}
+
+impl<O: AsyncOps> Target for AsyncTarget<O> {
+    fn run(&mut self, workload: Workload, settings: &Settings) -> BenchResult<Measurement> {
+        let task = self
+            .rt
+            .spawn(run_async(Arc::clone(&self.ops), workload, settings.clone()));
+        self.rt.block_on(task)?
+    }
+
+    fn close(self: Box<Self>) -> BenchResult<()> {
+        let ops = Arc::clone(&self.ops);
+        let result = self
+            .rt
+            .block_on(self.rt.spawn(async move { ops.close().await }));
+        let AsyncTarget { ops, rt } = *self;
+        drop(ops);
+        rt.shutdown_timeout(Duration::from_secs(10));
+        result?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fairness_share() {
+        assert_eq!(min_share(&[10, 10]), Some(1.0));
+        assert_eq!(min_share(&[0, 20]), Some(0.0));
+        assert_eq!(min_share(&[]), None);
+    }
+}

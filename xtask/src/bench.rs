@@ -1,0 +1,53 @@
+//! `cargo xtask bench`: runs the `dbbench` benchmark binary (`benchmarks/`) in release
+//! mode. Benchmarks only print tables; they never pass or fail on timings.
+
+use crate::util::{Cmd, Result};
+
+/// Arguments of `cargo xtask bench`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The backend to benchmark (each against its raw native driver).
+    #[arg(long, value_name = "DRIVER", default_value = "sqlite")]
+    driver: String,
+
+    /// Short runs (0.5 s per workload instead of 2 s), for a smoke test.
+    #[arg(long)]
+    quick: bool,
+
+    /// Extra arguments for `dbbench`, after `--` (see `cargo xtask bench -- --help`).
+    #[arg(last = true, value_name = "DBBENCH_ARGS")]
+    extra: Vec<String>,
+}
+
+/// The command that builds and runs `dbbench`.
+fn command(args: &Args) -> Cmd {
+    let mut cmd =
+        Cmd::cargo(["run", "--release", "-p", "dbbench", "--", "--driver"]).arg(&args.driver);
+    if args.quick {
+        cmd = cmd.arg("--quick");
+    }
+    cmd.args(args.extra.iter().cloned())
+}
+
+/// `cargo xtask bench`.
+pub(crate) fn run(args: &Args) -> Result {
+    command(args).run()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bench_command_line() {
+        let args = Args {
+            driver: "sqlite".to_owned(),
+            quick: true,
+            extra: vec!["--workload".to_owned(), "w1".to_owned()],
+        };
+        assert_eq!(
+            command(&args).to_string(),
+            "cargo run --release -p dbbench -- --driver sqlite --quick --workload w1"
+        );
+    }
+}
