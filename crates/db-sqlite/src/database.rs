@@ -335,7 +335,9 @@ fn open_pool(config: SqliteConfig, target: Target) -> Result<Inner> {
         .max_lifetime(lifetime)
         .idle_timeout(non_zero(config.conn_max_idle_time))
         .connection_timeout(config.timeout)
-        .test_on_check_out(false)
+        // The check is `Manager::is_valid`: an age comparison, no SQL.
+        .test_on_check_out(true)
+        .error_handler(Box::new(r2d2::NopErrorHandler))
         .event_handler(Box::new(EventHandler {
             counters: Arc::clone(&counters),
             max_lifetime: lifetime,
@@ -348,6 +350,7 @@ fn open_pool(config: SqliteConfig, target: Target) -> Result<Inner> {
         jobs: rx.clone(),
         live: Arc::clone(&live),
         acquire_timeout: config.timeout,
+        max_lifetime: lifetime,
         counters: Arc::clone(&counters),
     })
     .map_err(|e| Error::Internal(format!("cannot start SQLite worker threads: {e}")))?;

@@ -51,6 +51,10 @@ pub(crate) struct Conn {
     pub(crate) broken: bool,
     /// `PRAGMA query_only` is on (inside a read-only transaction).
     pub(crate) query_only: bool,
+    /// When the connection was opened (for `connMaxLifetime`).
+    pub(crate) created: Instant,
+    /// When the connection was last returned to the pool (for `connMaxIdleTime`).
+    pub(crate) returned: Instant,
 }
 
 /// Counters the manager updates; read by [`crate::stats`].
@@ -69,6 +73,8 @@ pub(crate) struct Manager {
     inner: SqliteConnectionManager,
     pragmas: String,
     busy_timeout: Duration,
+    max_lifetime: Option<Duration>,
+    max_idle_time: Option<Duration>,
     counters: Arc<ManagerCounters>,
 }
 
@@ -130,6 +136,8 @@ impl Manager {
             inner,
             pragmas: pragma_script(cfg, matches!(target, Target::Memory(_))),
             busy_timeout: cfg.timeout,
+            max_lifetime: non_zero(cfg.conn_max_lifetime),
+            max_idle_time: non_zero(cfg.conn_max_idle_time),
             counters,
         }
     }
@@ -153,6 +161,25 @@ pub(crate) fn pragma_script(cfg: &SqliteConfig, memory: bool) -> String {
         cfg.auto_vacuum.as_sql(),
     ));
     script
+}
+
+impl Manager {
+    /// Whether `conn` is older than `connMaxLifetime`.
+    pub(crate) fn expired(&self, conn: &Conn) -> bool {
+        self.max_lifetime
+            .is_some_and(|max| conn.created.elapsed() >= max)
+    }
+}
+
+fn non_zero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
+fn expired_error() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_MISUSE),
+        Some("connection expired (connMaxLifetime or connMaxIdleTime)".to_owned()),
+    )
 }
 
 fn closed_error() -> rusqlite::Error {
@@ -179,20 +206,39 @@ impl r2d2::ManageConnection for Manager {
         if self.counters.closed.load(Ordering::Acquire) {
             return Err(closed_error());
         }
+        let now = Instant::now();
         Ok(Conn {
             conn,
             broken: false,
             query_only: false,
+            created: now,
+            returned: now,
         })
     }
 
+    /// Run at every checkout, without touching the database: a connection past
+    /// `connMaxLifetime` or idle past `connMaxIdleTime` is closed and another one used.
+    /// (r2d2's own reaper enforces both only every 30 s.)
     fn is_valid(&self, conn: &mut Conn) -> Result<(), rusqlite::Error> {
-        conn.conn.execute_batch("")
+        if self.expired(conn) {
+            return Err(expired_error());
+        }
+        if self
+            .max_idle_time
+            .is_some_and(|max| conn.returned.elapsed() >= max)
+        {
+            return Err(expired_error());
+        }
+        Ok(())
     }
 
     /// A connection goes back to the pool only in a known-clean state: outside any
     /// transaction (SQLite's own autocommit flag says so) and not read-only.
     fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.returned = Instant::now();
+        if self.expired(conn) {
+            return true; // counted as a lifetime close by the release event
+        }
         let broken = conn.broken || conn.query_only || !conn.conn.is_autocommit();
         if broken {
             self.counters.discarded.fetch_add(1, Ordering::Relaxed);

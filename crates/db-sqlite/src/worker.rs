@@ -99,6 +99,8 @@ pub(crate) struct WorkerContext {
     pub(crate) jobs: Receiver<Job>,
     pub(crate) live: Live,
     pub(crate) acquire_timeout: Duration,
+    /// `connMaxLifetime`, also applied to a connection a busy worker keeps.
+    pub(crate) max_lifetime: Option<Duration>,
     pub(crate) counters: Arc<Counters>,
 }
 
@@ -166,7 +168,7 @@ fn worker_loop(ctx: WorkerContext) {
                         // return it before answering, so that a caller who looks at the
                         // pool next sees it back.
                         next = ctx.jobs.try_recv().ok();
-                        if next.is_some() && is_clean(&conn) {
+                        if next.is_some() && is_clean(&ctx, &conn) {
                             held = Some(conn);
                         } else {
                             drop(conn);
@@ -202,8 +204,13 @@ fn worker_loop(ctx: WorkerContext) {
 }
 
 /// Whether a connection may be reused for the next job without going through the pool.
-fn is_clean(conn: &Pooled) -> bool {
-    !conn.broken && !conn.query_only && conn.conn.is_autocommit()
+fn is_clean(ctx: &WorkerContext, conn: &Pooled) -> bool {
+    !conn.broken
+        && !conn.query_only
+        && conn.conn.is_autocommit()
+        && ctx
+            .max_lifetime
+            .is_none_or(|max| conn.created.elapsed() < max)
 }
 
 /// Takes a connection for a job from the pool. There are as many workers as

@@ -328,3 +328,36 @@ async fn streaming_stops_when_the_callback_fails() {
         .unwrap();
     assert_eq!((n, total), (100_000, 100_000));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_their_lifetime_or_idle_time_are_replaced() {
+    let mut cfg = file_config("lifetime");
+    cfg.max_open_conns = 2;
+    cfg.max_idle_conns = 1;
+    cfg.conn_max_lifetime = Duration::from_millis(300);
+    cfg.conn_max_idle_time = Duration::ZERO;
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    db.execute("CREATE TABLE t (id INTEGER)", &[]).await.unwrap();
+    let opened = db.stats().opened_total;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    db.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
+    db.query("SELECT * FROM t", &[]).await.unwrap();
+    let stats = db.stats();
+    assert!(stats.max_lifetime_closed >= 1, "{stats:?}");
+    assert!(stats.opened_total > opened, "{stats:?}");
+    cleanup(&cfg);
+
+    let mut cfg = file_config("idletime");
+    cfg.max_open_conns = 2;
+    cfg.max_idle_conns = 1;
+    cfg.conn_max_lifetime = Duration::ZERO;
+    cfg.conn_max_idle_time = Duration::from_millis(200);
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    db.execute("CREATE TABLE t (id INTEGER)", &[]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    db.query("SELECT count(*) FROM t", &[]).await.unwrap();
+    let stats = db.stats();
+    assert!(stats.max_idle_time_closed >= 1, "{stats:?}");
+    assert_eq!(stats.max_lifetime_closed, 0, "{stats:?}");
+    cleanup(&cfg);
+}
