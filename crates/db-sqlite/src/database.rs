@@ -203,6 +203,14 @@ impl SqliteDatabase {
             return None;
         }
         let result = {
+            let span = tracing::debug_span!(
+                "db.query",
+                db.system = "sqlite",
+                db.operation = "query",
+                db.statement = sql.sql.as_str(),
+                inline = true,
+            );
+            let _entered = span.enter();
             let _deadline = DeadlineGuard::set(Some(Instant::now() + INLINE_BUDGET));
             inline_query(&c.conn, sql, params)
         };

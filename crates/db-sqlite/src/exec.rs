@@ -70,24 +70,75 @@ fn unexpected(o: Output) -> Error {
 }
 
 /// Runs `op` on `conn`.
+/// Statements slower than this are logged at WARN.
+pub(crate) const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Op {
+    /// The operation name for traces (`db.operation`).
+    fn name(&self) -> &'static str {
+        match self {
+            Op::Execute { .. } => "execute",
+            Op::Query { .. } => "query",
+            Op::Stream { .. } => "stream",
+            Op::Batch { .. } => "execute_batch",
+            Op::InsertMany { .. } => "insert_many",
+        }
+    }
+
+    /// The statement text for traces (`db.statement`), never parameter values.
+    fn statement(&self) -> &str {
+        match self {
+            Op::Execute { sql, .. }
+            | Op::Query { sql, .. }
+            | Op::Stream { sql, .. }
+            | Op::InsertMany { sql, .. } => &sql.sql,
+            Op::Batch { sql } => sql,
+        }
+    }
+}
+
+/// Runs `op` on `conn` inside a `db.query` span, and warns about slow statements.
 pub(crate) fn run(conn: &Connection, op: Op) -> Result<Output> {
+    let span = tracing::debug_span!(
+        "db.query",
+        db.system = "sqlite",
+        db.operation = op.name(),
+        db.statement = op.statement(),
+    );
+    let _entered = span.enter();
+    let started = std::time::Instant::now();
+    let result = run_op(conn, &op);
+    let elapsed = started.elapsed();
+    if elapsed >= SLOW_STATEMENT {
+        tracing::warn!(
+            db.system = "sqlite",
+            db.operation = op.name(),
+            db.statement = op.statement(),
+            elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            "slow SQLite statement"
+        );
+    }
+    result
+}
+
+fn run_op(conn: &Connection, op: &Op) -> Result<Output> {
     match op {
-        Op::Execute { sql, params } => execute(conn, &sql, &params).map(Output::Count),
-        Op::Query { sql, params } => query(conn, &sql, &params).map(Output::Rows),
+        Op::Execute { sql, params } => execute(conn, sql, params).map(Output::Count),
+        Op::Query { sql, params } => query(conn, sql, params).map(Output::Rows),
         Op::Stream {
             sql,
             params,
             chunks,
-        } => stream(conn, &sql, &params, &chunks).map(Output::Count),
+        } => stream(conn, sql, params, chunks).map(Output::Count),
         Op::Batch { sql } => conn
-            .execute_batch(&sql)
+            .execute_batch(sql)
             .map(|()| Output::Unit)
             .map_err(map_error),
         Op::InsertMany {
             sql,
             rows,
             own_transaction,
-        } => insert_many(conn, &sql, rows, own_transaction).map(Output::Count),
+        } => insert_many(conn, sql, rows, *own_transaction).map(Output::Count),
     }
 }
 
@@ -202,7 +253,7 @@ fn stream(
 fn insert_many(
     conn: &Connection,
     sql: &PreparedSql,
-    rows: Vec<Vec<Value>>,
+    rows: &[Vec<Value>],
     own_transaction: bool,
 ) -> Result<u64> {
     if own_transaction {

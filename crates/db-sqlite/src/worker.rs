@@ -268,6 +268,14 @@ fn serve_transaction(
     options: TxOptions,
     reply: oneshot::Sender<Result<TxChannel>>,
 ) {
+    let span = tracing::debug_span!(
+        "db.transaction",
+        db.system = "sqlite",
+        read_only = options.read_only,
+        timeout_ms = options.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        outcome = tracing::field::Empty,
+    );
+    let _entered = span.enter();
     let deadline = options.timeout.map(|t| Instant::now() + t);
     let started = guarded(&mut conn, |c| {
         let _d = DeadlineGuard::set(deadline);
@@ -326,6 +334,14 @@ fn serve_transaction(
             }
             Ok(TxCommand::Finish { commit, reply }) => {
                 let result = finish(&mut conn, commit);
+                span.record(
+                    "outcome",
+                    match (&result, commit) {
+                        (Ok(()), true) => "commit",
+                        (Ok(()), false) => "rollback",
+                        (Err(_), _) => "failed",
+                    },
+                );
                 drop(conn); // back to the pool before the caller hears the outcome
                 if let Some(reply) = reply {
                     let _ = reply.send(result.map(|()| Output::Unit));
@@ -334,6 +350,7 @@ fn serve_transaction(
             }
             // Every sender is gone: the transaction was dropped unfinished.
             Err(_) => {
+                span.record("outcome", "dropped");
                 let _ = finish(&mut conn, false);
                 return;
             }
