@@ -190,6 +190,31 @@ fn parse_stat_cpu(stat: &str) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 1000 / USER_HZ))
 }
 
+/// The median of `values` (the mean of the two middle values for an even count);
+/// `None` if empty. NaNs sort last.
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// The spread `(max - min) / median` of `values`; `None` for fewer than two values or
+/// a median that is not positive.
+pub(crate) fn spread(values: &[f64]) -> Option<f64> {
+    if values.len() < 2 {
+        return None;
+    }
+    let med = median(values).filter(|m| *m > 0.0)?;
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    Some((max - min) / med)
+}
+
 /// Pseudo-random primary keys in `1..=rows` (xorshift64*), deterministic per seed, so
 /// that every implementation reads the same key sequence.
 #[derive(Debug, Clone)]
@@ -240,6 +265,17 @@ mod tests {
         let line =
             "1234 (my (weird) name) S 1 1234 1234 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 3 0";
         assert_eq!(parse_stat_cpu(line), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn medians_and_spreads() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[3.0]), Some(3.0));
+        assert_eq!(median(&[5.0, 1.0, 3.0]), Some(3.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(spread(&[3.0]), None);
+        assert_eq!(spread(&[250.0, 790.0, 500.0]), Some(540.0 / 500.0));
+        assert_eq!(spread(&[0.0, 0.0]), None);
     }
 
     #[test]

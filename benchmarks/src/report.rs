@@ -3,21 +3,84 @@
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::measure::Measurement;
+use crate::measure::{Measurement, median, spread};
+use crate::quiet::{self, Wait};
 use crate::target::Implementation;
 use crate::workload::{Settings, Workload};
 
-/// One cell group of the table: an implementation's result on a workload.
+/// One measurement: an implementation's result on a workload in one round.
 #[derive(Debug)]
 pub(crate) struct Entry {
+    /// The round (0-based).
+    pub(crate) round: usize,
     /// The workload.
     pub(crate) workload: Workload,
     /// Index into the implementation list.
     pub(crate) implementation: usize,
+    /// What the wait for a quiet machine before the measurement saw, if it ran.
+    pub(crate) wait: Option<Wait>,
     /// The measurement, or why there is none.
     pub(crate) result: Result<Measurement, String>,
+}
+
+/// The rounds of one (workload, implementation) pair, summarised by medians.
+#[derive(Debug)]
+struct Cell<'a> {
+    rounds: usize,
+    measured: Vec<&'a Measurement>,
+    errors: Vec<&'a str>,
+}
+
+impl<'a> Cell<'a> {
+    /// The rounds of `implementation` on `workload`; `None` if it never ran.
+    fn of(entries: &'a [Entry], workload: Workload, implementation: usize) -> Option<Self> {
+        let mut cell = Cell {
+            rounds: 0,
+            measured: Vec::new(),
+            errors: Vec::new(),
+        };
+        for e in entries
+            .iter()
+            .filter(|e| e.workload == workload && e.implementation == implementation)
+        {
+            cell.rounds += 1;
+            match &e.result {
+                Ok(m) => cell.measured.push(m),
+                Err(err) => cell.errors.push(err),
+            }
+        }
+        (cell.rounds > 0).then_some(cell)
+    }
+
+    /// The rate of each successful round.
+    fn rates(&self) -> Vec<f64> {
+        self.measured.iter().map(|m| m.rate()).collect()
+    }
+
+    /// The median over the successful rounds of `f`, skipping rounds without a value.
+    fn median_of(&self, f: impl Fn(&Measurement) -> Option<f64>) -> Option<f64> {
+        let values: Vec<f64> = self.measured.iter().filter_map(|m| f(m)).collect();
+        median(&values)
+    }
+
+    /// The median rate, when every round succeeded.
+    fn median_rate(&self) -> Option<f64> {
+        if self.errors.is_empty() {
+            median(&self.rates())
+        } else {
+            None
+        }
+    }
+}
+
+/// The workloads that have entries, in report order.
+fn workloads_run(entries: &[Entry]) -> Vec<Workload> {
+    Workload::ALL
+        .into_iter()
+        .filter(|w| entries.iter().any(|e| e.workload == *w))
+        .collect()
 }
 
 /// Facts about the machine taken at the start of the run.
@@ -25,6 +88,7 @@ pub(crate) struct Entry {
 pub(crate) struct Environment {
     date_utc: String,
     load_at_start: Option<String>,
+    started: Instant,
 }
 
 impl Environment {
@@ -37,6 +101,7 @@ impl Environment {
         Environment {
             date_utc: format_utc(secs),
             load_at_start: read_trimmed("/proc/loadavg"),
+            started: Instant::now(),
         }
     }
 }
@@ -63,34 +128,45 @@ fn micros(us: Option<f64>) -> String {
     }
 }
 
-/// Renders the table: one row per (workload, implementation), workloads in order.
+/// Renders the table: one row per (workload, implementation), workloads in order; each
+/// cell is the median over the rounds.
 pub(crate) fn table(
     implementations: &[Implementation],
     entries: &[Entry],
     settings: &Settings,
 ) -> String {
     let mut out = String::new();
+    if settings.rounds == 1 {
+        out.push_str(
+            "Each cell: one round, not a median (--rounds N for medians over N rounds).\n\n",
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "Each cell: the median over {} rounds (interleaved; implementation order rotated per \
+             round); spread per cell in the Noise table below.\n",
+            settings.rounds,
+        );
+    }
     out.push_str(
         "| workload | implementation | ops/s | p50 µs | p99 µs | × raw sync | CPU | n |\n",
     );
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
-    for workload in Workload::ALL {
-        let rows: Vec<&Entry> = entries.iter().filter(|e| e.workload == workload).collect();
-        if rows.is_empty() {
-            continue;
-        }
-        let baseline_rate = rows
+    for workload in workloads_run(entries) {
+        let baseline_rate = implementations
             .iter()
-            .find(|e| implementations[e.implementation].baseline)
-            .and_then(|e| e.result.as_ref().ok())
-            .map(Measurement::rate)
+            .position(|i| i.baseline)
+            .and_then(|b| Cell::of(entries, workload, b))
+            .and_then(|c| c.median_rate())
             .filter(|r| *r > 0.0);
-        for entry in rows {
-            let label = implementations[entry.implementation].label;
+        for (index, implementation) in implementations.iter().enumerate() {
+            let Some(cell) = Cell::of(entries, workload, index) else {
+                continue;
+            };
+            let label = implementation.label;
             let name = workload.describe(settings);
-            let _ = match &entry.result {
-                Ok(m) => {
-                    let rate = m.rate();
+            let _ = match (cell.median_rate(), cell.errors.first()) {
+                (Some(rate), _) => {
                     let unit = if workload.counts_rows() {
                         " rows/s"
                     } else {
@@ -100,26 +176,128 @@ pub(crate) fn table(
                         Some(b) if rate > 0.0 => format!("{:.2}", b / rate),
                         _ => "–".to_owned(),
                     };
-                    let cpu = m
-                        .cpu_share()
+                    let cpu = cell
+                        .median_of(Measurement::cpu_share)
                         .map(|c| format!("{:.0}%", c * 100.0))
                         .unwrap_or_else(|| "–".to_owned());
+                    let n = cell.median_of(|m| Some(m.samples() as f64));
                     writeln!(
                         out,
                         "| {name} | {label} | {}{unit} | {} | {} | {ratio} | {cpu} | {} |",
                         thousands(rate),
-                        micros(m.percentile_us(50.0)),
-                        micros(m.percentile_us(99.0)),
-                        thousands(m.samples() as f64),
+                        micros(cell.median_of(|m| m.percentile_us(50.0))),
+                        micros(cell.median_of(|m| m.percentile_us(99.0))),
+                        thousands(n.unwrap_or(0.0)),
                     )
                 }
-                Err(e) => writeln!(
+                (None, error) => writeln!(
                     out,
-                    "| {name} | {label} | error: {} | – | – | – | – | – |",
-                    e.replace('|', "/")
+                    "| {name} | {label} | error ({} of {} rounds): {} | – | – | – | – | – |",
+                    cell.errors.len(),
+                    cell.rounds,
+                    error.copied().unwrap_or("no result").replace('|', "/")
                 ),
             };
         }
+    }
+    out
+}
+
+/// The Noise table: `(max - min) / median` of each cell's rate over the rounds, in %.
+fn noise(implementations: &[Implementation], entries: &[Entry], settings: &Settings) -> String {
+    let mut out = String::new();
+    if settings.rounds < 2 {
+        let _ = writeln!(
+            out,
+            "Noise: one round, no spread measured (run with --rounds 3 or more to see it)."
+        );
+        return out;
+    }
+    let workloads = workloads_run(entries);
+    let _ = writeln!(
+        out,
+        "Noise: (max − min) / median of the rate over the {} rounds, %:\n",
+        settings.rounds
+    );
+    out.push_str("| implementation |");
+    for w in &workloads {
+        let _ = write!(out, " {w} |");
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(workloads.len()));
+    out.push('\n');
+    for (index, implementation) in implementations.iter().enumerate() {
+        let _ = write!(out, "| {} |", implementation.label);
+        for &w in &workloads {
+            let cell = Cell::of(entries, w, index)
+                .and_then(|c| spread(&c.rates()))
+                .map_or_else(|| "–".to_owned(), |s| format!("{:.0}", s * 100.0));
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The note on the waits for a quiet machine before each measurement.
+fn quiet_note(
+    implementations: &[Implementation],
+    entries: &[Entry],
+    settings: &Settings,
+) -> String {
+    if settings.quiet_wait.is_zero() {
+        return "- quiet machine: not checked (--quiet-wait-ms 0)\n".to_owned();
+    }
+    let waits: Vec<(&Entry, Wait)> = entries
+        .iter()
+        .filter_map(|e| e.wait.map(|w| (e, w)))
+        .collect();
+    if waits.is_empty() {
+        return "- quiet machine: not checked (/proc/stat not readable, or no measurement got that far)\n".to_owned();
+    }
+    let firsts: Vec<f64> = waits.iter().map(|(_, w)| w.first).collect();
+    let max_first = firsts.iter().copied().fold(0.0, f64::max);
+    let total: f64 = waits.iter().map(|(_, w)| w.waited.as_secs_f64()).sum();
+    let longer = waits
+        .iter()
+        .filter(|(_, w)| w.waited > quiet::SAMPLE + quiet::SAMPLE / 2)
+        .count();
+    let busy: Vec<String> = waits
+        .iter()
+        .filter(|(_, w)| w.busy())
+        .map(|(e, w)| {
+            format!(
+                "round {} {} {} ({:.0}%)",
+                e.round + 1,
+                e.workload,
+                implementations[e.implementation].label,
+                w.last * 100.0
+            )
+        })
+        .collect();
+    let mut out = format!(
+        "- quiet machine: before each measurement the all-CPU busy share was sampled over {} ms \
+         windows until below {:.0}% or {:.1} s had passed. First sample: median {:.0}%, max \
+         {:.0}%. Waited {:.1} s in total over {} measurements (one sample each at least); {} \
+         waited for more than one sample; ",
+        quiet::SAMPLE.as_millis(),
+        quiet::QUIET_BELOW * 100.0,
+        settings.quiet_wait.as_secs_f64(),
+        median(&firsts).unwrap_or(0.0) * 100.0,
+        max_first * 100.0,
+        total,
+        waits.len(),
+        longer,
+    );
+    if busy.is_empty() {
+        out.push_str("none started on a busy machine.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "{} started on a busy machine (the wait expired): {}.",
+            busy.len(),
+            busy.join(", ")
+        );
     }
     out
 }
@@ -139,16 +317,26 @@ pub(crate) fn footer(
         .map_or("the raw driver", |i| i.label);
     let _ = writeln!(
         out,
-        "- × raw sync = ({baseline} rate) / (this rate): >1 = slower. CPU = process CPU time / wall \
-         time over the timed phase (100% = one core). n = timed operations (W5: number of loads; its \
-         p50/p99 are per {}-row load).",
+        "- × raw sync = (median {baseline} rate) / (median rate of this row): >1 = slower. CPU = \
+         process CPU time / wall time over the timed phase (100% = one core). n = timed operations \
+         per round (W5: number of loads; its p50/p99 are per {}-row load). Rate, p50, p99, CPU and \
+         n are each the median of the per-round values.",
         settings.bulk_rows
     );
     let _ = writeln!(
         out,
-        "- settings: {:.1} s or {} ops per workload after {} warm-up ops; bench_items {} rows; W2 {} \
-         tasks over a pool of {}; W5 {} rows, at most {} loads; one run, not a median: absolute \
-         numbers move 2-5x between runs on small VMs, read the ratios.",
+        "- settings: {}; {:.1} s or {} ops per workload after {} warm-up ops; bench_items {} rows; W2 \
+         {} tasks over a pool of {}; W5 {} rows, at most {} loads per round. Absolute numbers move \
+         2-5x between runs on small VMs: read the ratios, and the Noise table.",
+        if settings.rounds == 1 {
+            "1 round".to_owned()
+        } else {
+            format!(
+                "{} rounds (round r runs each workload on every implementation, the order rotated \
+                 by r)",
+                settings.rounds
+            )
+        },
         settings.duration.as_secs_f64(),
         thousands(settings.max_ops as f64),
         settings.warmup_ops,
@@ -158,20 +346,18 @@ pub(crate) fn footer(
         settings.bulk_rows,
         settings.max_bulk_loads,
     );
-    let shares: Vec<String> = entries
+    let shares: Vec<String> = implementations
         .iter()
-        .filter_map(|e| {
-            let m = e.result.as_ref().ok()?;
-            Some(format!(
-                "{} {:.2}",
-                implementations[e.implementation].label, m.min_share?
-            ))
+        .enumerate()
+        .filter_map(|(index, implementation)| {
+            let share = Cell::of(entries, Workload::W2, index)?.median_of(|m| m.min_share)?;
+            Some(format!("{} {share:.2}", implementation.label))
         })
         .collect();
     if !shares.is_empty() {
         let _ = writeln!(
             out,
-            "- W2 fairness (ops of the least-served task / mean per task): {}",
+            "- W2 fairness (ops of the least-served task / mean per task, median over rounds): {}",
             shares.join(", ")
         );
     }
@@ -180,9 +366,20 @@ pub(crate) fn footer(
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "- database files: fresh per implementation under {}{fs} (the file system decides W3/W5 sync cost)",
+        "- database files: fresh per measurement (round × workload × implementation) under {}{fs} \
+         (the file system decides W3/W5 sync cost)",
         db_dir.display()
     );
+    let _ = writeln!(
+        out,
+        "- run time: {:.0} s",
+        env.started.elapsed().as_secs_f64()
+    );
+
+    out.push('\n');
+    out.push_str(&noise(implementations, entries, settings));
+    out.push('\n');
+    out.push_str(&quiet_note(implementations, entries, settings));
 
     let _ = writeln!(out, "\nVersions:\n");
     let _ = writeln!(out, "- date (UTC): {}", env.date_utc);

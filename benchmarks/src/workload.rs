@@ -49,7 +49,8 @@ impl fmt::Display for Workload {
     }
 }
 
-/// How long and how big each workload runs; the same for every implementation.
+/// How long and how big each workload runs, and how often; the same for every
+/// implementation.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     /// Timed phase of each workload.
@@ -66,8 +67,14 @@ pub(crate) struct Settings {
     pub(crate) pool_size: u32,
     /// Rows per bulk load in W5.
     pub(crate) bulk_rows: usize,
-    /// At most this many bulk loads in W5 (at least one always runs).
+    /// At most this many bulk loads in W5 per round (at least one always runs).
     pub(crate) max_bulk_loads: usize,
+    /// Rounds: every (workload, implementation) is measured this many times; the
+    /// report shows medians.
+    pub(crate) rounds: usize,
+    /// Before each measurement, wait at most this long for a quiet machine (zero: no
+    /// check).
+    pub(crate) quiet_wait: Duration,
 }
 
 /// The point-select statement, with portable `$1` placeholders.

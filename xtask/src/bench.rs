@@ -10,9 +10,14 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DRIVER", default_value = "sqlite")]
     driver: String,
 
-    /// Short runs (0.5 s per workload instead of 2 s), for a smoke test.
+    /// Short runs (0.5 s per workload instead of 2 s, one round), for a smoke test.
     #[arg(long)]
     quick: bool,
+
+    /// Rounds per workload and implementation; the table shows medians (dbbench's
+    /// default: 3, with --quick 1).
+    #[arg(long, value_name = "N")]
+    rounds: Option<u32>,
 
     /// Extra arguments for `dbbench`, after `--` (see `cargo xtask bench -- --help`).
     #[arg(last = true, value_name = "DBBENCH_ARGS")]
@@ -25,6 +30,9 @@ fn command(args: &Args) -> Cmd {
         Cmd::cargo(["run", "--release", "-p", "dbbench", "--", "--driver"]).arg(&args.driver);
     if args.quick {
         cmd = cmd.arg("--quick");
+    }
+    if let Some(rounds) = args.rounds {
+        cmd = cmd.arg("--rounds").arg(rounds.to_string());
     }
     cmd.args(args.extra.iter().cloned())
 }
@@ -43,11 +51,22 @@ mod tests {
         let args = Args {
             driver: "sqlite".to_owned(),
             quick: true,
+            rounds: None,
             extra: vec!["--workload".to_owned(), "w1".to_owned()],
         };
         assert_eq!(
             command(&args).to_string(),
             "cargo run --release -p dbbench -- --driver sqlite --quick --workload w1"
+        );
+        let args = Args {
+            driver: "sqlite".to_owned(),
+            quick: false,
+            rounds: Some(5),
+            extra: Vec::new(),
+        };
+        assert_eq!(
+            command(&args).to_string(),
+            "cargo run --release -p dbbench -- --driver sqlite --rounds 5"
         );
     }
 }

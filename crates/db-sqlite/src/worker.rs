@@ -272,7 +272,9 @@ fn serve_transaction(
         "db.transaction",
         db.system = "sqlite",
         read_only = options.read_only,
-        timeout_ms = options.timeout.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        timeout_ms = options
+            .timeout
+            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
         outcome = tracing::field::Empty,
     );
     let _entered = span.enter();

@@ -337,7 +337,9 @@ async fn connections_past_their_lifetime_or_idle_time_are_replaced() {
     cfg.conn_max_lifetime = Duration::from_millis(300);
     cfg.conn_max_idle_time = Duration::ZERO;
     let db = SqliteDatabase::connect(&cfg).await.unwrap();
-    db.execute("CREATE TABLE t (id INTEGER)", &[]).await.unwrap();
+    db.execute("CREATE TABLE t (id INTEGER)", &[])
+        .await
+        .unwrap();
     let opened = db.stats().opened_total;
     tokio::time::sleep(Duration::from_millis(400)).await;
     db.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
@@ -353,7 +355,9 @@ async fn connections_past_their_lifetime_or_idle_time_are_replaced() {
     cfg.conn_max_lifetime = Duration::ZERO;
     cfg.conn_max_idle_time = Duration::from_millis(200);
     let db = SqliteDatabase::connect(&cfg).await.unwrap();
-    db.execute("CREATE TABLE t (id INTEGER)", &[]).await.unwrap();
+    db.execute("CREATE TABLE t (id INTEGER)", &[])
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     db.query("SELECT count(*) FROM t", &[]).await.unwrap();
     let stats = db.stats();
