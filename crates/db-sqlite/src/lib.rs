@@ -20,7 +20,7 @@ pub const DRIVER: SqliteDriver = SqliteDriver;
 
 pub use dbcore::{
     Database, DatabaseExt, Error, ErrorKind, Executor, FromValue, Result, Row, SqliteConfig,
-    Transaction, TxOptions, Value, params, with_transaction,
+    Transaction, TxOptions, Value, params, with_transaction, with_transaction_retry,
 };
 /// The native crate, re-exported so raw access never hits a version mismatch.
 pub use rusqlite;

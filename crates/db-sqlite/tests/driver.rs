@@ -365,3 +365,59 @@ async fn connections_past_their_lifetime_or_idle_time_are_replaced() {
     assert_eq!(stats.max_lifetime_closed, 0, "{stats:?}");
     cleanup(&cfg);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_transaction_retry_reruns_retryable_failures_only() {
+    use db_sqlite::{Error, with_transaction_retry};
+    use dbcore::{DatabaseType, RetryPolicy};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let mut cfg = SqliteConfig::default();
+    cfg.file_path = ":memory:".into();
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    db.execute("CREATE TABLE r (attempt INTEGER)", &[])
+        .await
+        .unwrap();
+    let policy = RetryPolicy::new(5, Duration::from_millis(1));
+
+    let attempts = AtomicU32::new(0);
+    let n = with_transaction_retry(&db, TxOptions::new(), &policy, |tx| {
+        let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
+        Box::pin(async move {
+            tx.execute("INSERT INTO r (attempt) VALUES ($1)", &params![attempt])
+                .await?;
+            if attempt < 3 {
+                return Err(Error::database(
+                    DatabaseType::Sqlite,
+                    ErrorKind::Busy,
+                    None,
+                    "simulated lock conflict",
+                    None,
+                ));
+            }
+            Ok(attempt)
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(n, 3);
+    // Only the successful attempt's insert survives.
+    let rows = db.query("SELECT attempt FROM r", &[]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<i64>(0).unwrap(), 3);
+
+    // A non-retryable error ends it after one attempt.
+    let attempts = AtomicU32::new(0);
+    let err: Error = with_transaction_retry(&db, TxOptions::new(), &policy, |tx| {
+        attempts.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            tx.execute("INSERT INTO missing_table VALUES (1)", &[])
+                .await?;
+            Ok(())
+        })
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Syntax);
+    assert_eq!(attempts.load(Ordering::SeqCst), 1);
+}

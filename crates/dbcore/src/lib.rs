@@ -31,7 +31,10 @@ pub use placeholder::{PlaceholderStyle, PreparedSql, SqlCache, prepare_sql};
 pub use retry::{RetryEvent, RetryPolicy, retry_connect};
 pub use row::{ColumnIndex, Columns, Row};
 pub use stats::{HealthReport, PoolStats};
-pub use transaction::{DatabaseExt, IsolationLevel, Transaction, TxOptions, with_transaction};
+pub use transaction::{
+    DatabaseExt, IsolationLevel, RetryableError, Transaction, TxOptions, with_transaction,
+    with_transaction_retry,
+};
 pub use value::{DecodeError, FromValue, Value};
 
 #[doc(hidden)]

@@ -186,6 +186,71 @@ where
     }
 }
 
+/// An error that can say whether running the whole transaction again may succeed.
+/// Implement it for your own error type to use [`with_transaction_retry`].
+pub trait RetryableError {
+    /// Whether a fresh attempt of the transaction may succeed (serialization failure,
+    /// deadlock, busy / lock wait timeout).
+    fn is_retryable(&self) -> bool;
+}
+
+impl RetryableError for Error {
+    fn is_retryable(&self) -> bool {
+        Error::is_retryable(self)
+    }
+}
+
+/// Like [`with_transaction`], but runs the whole transaction again — with capped
+/// exponential backoff and jitter from `policy` — when an attempt fails with an error
+/// that [`is_retryable`](RetryableError::is_retryable) (serialization failure, deadlock,
+/// SQLite busy). Each attempt is a fresh transaction, rolled back before the next one.
+/// Other errors, panics and timeouts end it at once, as in `with_transaction`.
+///
+/// ```no_run
+/// use dbcore::{params, with_transaction_retry, Database, Error, Executor, IsolationLevel, RetryPolicy, TxOptions};
+/// use std::time::Duration;
+///
+/// async fn bump(db: &dyn Database) -> Result<i64, Error> {
+///     let opts = TxOptions::new().isolation(IsolationLevel::Serializable);
+///     let policy = RetryPolicy::new(5, Duration::from_millis(10));
+///     with_transaction_retry(db, opts, &policy, |tx| Box::pin(async move {
+///         let n: i64 = tx.query_one("SELECT n FROM counter WHERE id = 1", &[]).await?.get(0)?;
+///         tx.execute("UPDATE counter SET n = $1 WHERE id = 1", &params![n + 1]).await?;
+///         Ok(n + 1)
+///     }))
+///     .await
+/// }
+/// ```
+pub async fn with_transaction_retry<D, T, E, F>(
+    db: &D,
+    options: TxOptions,
+    policy: &crate::RetryPolicy,
+    mut f: F,
+) -> Result<T, E>
+where
+    D: Database + ?Sized,
+    F: for<'t> FnMut(&'t mut (dyn Transaction + 'static)) -> BoxFuture<'t, Result<T, E>> + Send,
+    T: Send,
+    E: From<Error> + RetryableError + Send,
+{
+    let mut retry = 0;
+    loop {
+        match with_transaction(db, options.clone(), &mut f).await {
+            Err(e) if e.is_retryable() && retry < policy.max_retries => {
+                retry += 1;
+                let delay = policy.delay_for(retry);
+                tracing::debug!(
+                    retry,
+                    ?delay,
+                    "retrying a transaction after a retryable error"
+                );
+                tokio::time::sleep(delay).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 async fn rollback_quietly(tx: Box<dyn Transaction>, why: &str) {
     if let Err(e) = tx.rollback().await {
         tracing::warn!(error = %e, "rollback after {why} failed; the connection is discarded");
