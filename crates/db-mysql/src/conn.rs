@@ -1,0 +1,440 @@
+//! [`Checkout`]: one pooled connection in the hands of the layer, with the state the layer
+//! tracks so that the connection goes back to the pool clean.
+//!
+//! mysql_async's per-checkout `COM_RESET_CONNECTION` is turned off (it costs a round trip
+//! per checkout and empties the statement cache). Instead the layer knows what it ran:
+//!
+//! - `busy`: an operation was started and not finished (its future was cancelled). The
+//!   protocol state is unknown: the connection is closed, never reused.
+//! - `in_tx`: a transaction was started and not ended. `ROLLBACK` runs before the
+//!   connection returns to the pool; if that fails, it is closed.
+//! - `needs_reset`: a statement that changes session state ran (`SET`, `USE`,
+//!   `LOCK TABLES`, temporary tables, user variables, named locks, `PREPARE`, ...). The
+//!   connection is reset (`COM_RESET_CONNECTION`, then charset and time zone again) before
+//!   it returns to the pool.
+//!
+//! The rollback and the reset run on a task of the pool's runtime after the handle is
+//! dropped; until they finish the connection is not in the pool, so nobody else gets it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbcore::{Error, PreparedSql, Result, Row, Value};
+use mysql_async::prelude::{Protocol, Queryable};
+use mysql_async::{Conn, Opts, Params, QueryResult};
+
+use crate::error::{code, map_error};
+use crate::stats::Counters;
+use crate::value::{Decoder, to_params};
+
+/// What every checkout of one pool shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) counters: Arc<Counters>,
+    /// The connection options, for side connections that send `KILL`.
+    pub(crate) opts: Opts,
+    /// The runtime the pool was created on: cleanup after a drop runs there.
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// `parseTime`.
+    pub(crate) parse_time: bool,
+    /// The session's UTC offset in minutes, when fixed.
+    pub(crate) zone: Option<i32>,
+}
+
+/// One statement or script to run on a connection.
+pub(crate) enum Op<'a> {
+    /// One statement, rows affected.
+    Execute {
+        sql: &'a PreparedSql,
+        params: &'a [Value],
+    },
+    /// One query, all rows.
+    Query {
+        sql: &'a PreparedSql,
+        params: &'a [Value],
+    },
+    /// One query, rows handed to `f` as they arrive.
+    Each {
+        sql: &'a PreparedSql,
+        params: &'a [Value],
+        f: &'a mut (dyn FnMut(Row) -> Result<()> + Send),
+    },
+    /// A script through the text protocol (several statements, no parameters).
+    Batch { sql: &'a str },
+    /// SQL of the layer itself (transaction control), through the text protocol.
+    Control { sql: &'a str },
+    /// `COM_PING`.
+    Ping,
+}
+
+/// The result of an [`Op`].
+pub(crate) enum Output {
+    Count(u64),
+    Rows(Vec<Row>),
+    Done,
+}
+
+impl Output {
+    pub(crate) fn count(self) -> u64 {
+        match self {
+            Output::Count(n) => n,
+            _ => 0,
+        }
+    }
+
+    pub(crate) fn rows(self) -> Vec<Row> {
+        match self {
+            Output::Rows(rows) => rows,
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A pooled connection held by the layer. Dropping it returns the connection to the pool
+/// clean, or closes it (see the module docs).
+pub(crate) struct Checkout {
+    conn: Option<Conn>,
+    busy: bool,
+    pub(crate) in_tx: bool,
+    needs_reset: bool,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Checkout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkout")
+            .field("id", &self.conn.as_ref().map(Conn::id))
+            .field("busy", &self.busy)
+            .field("in_tx", &self.in_tx)
+            .field("needs_reset", &self.needs_reset)
+            .finish()
+    }
+}
+
+impl Checkout {
+    pub(crate) fn new(conn: Conn, shared: Arc<Shared>) -> Self {
+        Checkout {
+            conn: Some(conn),
+            busy: false,
+            in_tx: false,
+            needs_reset: false,
+            shared,
+        }
+    }
+
+    /// The server's id of this connection (for `KILL QUERY`).
+    pub(crate) fn id(&self) -> u32 {
+        self.conn.as_ref().map_or(0, Conn::id)
+    }
+
+    /// Whether an operation was cancelled half-way: the connection cannot be used again.
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.busy || self.conn.is_none()
+    }
+
+    fn conn(&mut self) -> Result<&mut Conn> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| Error::Internal("the connection has already been released".into()))
+    }
+
+    /// Runs `op`. If the returned future is dropped before it finishes, the connection is
+    /// marked as poisoned and will be closed instead of reused.
+    pub(crate) async fn perform(&mut self, op: Op<'_>) -> Result<Output> {
+        if self.is_poisoned() {
+            return Err(Error::Internal(
+                "the connection was left in the middle of a statement by a cancelled \
+                 operation and has been discarded"
+                    .into(),
+            ));
+        }
+        if let Op::Execute { sql, .. } | Op::Query { sql, .. } | Op::Each { sql, .. } = &op
+            && changes_session(sql)
+        {
+            self.needs_reset = true;
+        }
+        if let Op::Batch { .. } = &op {
+            // A script may do anything to the session; reset it before reuse.
+            self.needs_reset = true;
+        }
+        self.busy = true;
+        let shared = Arc::clone(&self.shared);
+        let conn = self.conn()?;
+        let result = run(conn, op, &shared).await;
+        self.busy = false;
+        result
+    }
+
+    /// Closes the connection now instead of returning it to the pool. If a statement may
+    /// still be running on it, the server session is killed from a side connection too, so
+    /// that it does not hold locks until the statement ends.
+    pub(crate) fn discard(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.shared.counters.record_discard();
+            let running = self.busy;
+            let id = conn.id();
+            let shared = Arc::clone(&self.shared);
+            drop(self.shared.runtime.spawn(async move {
+                let _ = conn.disconnect().await;
+                if running {
+                    kill(&shared.opts, "CONNECTION", id, Duration::from_secs(5)).await;
+                }
+            }));
+        }
+    }
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if self.busy {
+            // Cancelled in the middle of a statement: the protocol state is unknown.
+            self.conn = Some(conn);
+            self.discard();
+            return;
+        }
+        if !self.in_tx && !self.needs_reset {
+            drop(conn); // back to the pool
+            return;
+        }
+        let (in_tx, reset) = (self.in_tx, self.needs_reset);
+        let shared = Arc::clone(&self.shared);
+        let cleanup = self.shared.runtime.spawn(async move {
+            let cleaned = async {
+                if in_tx {
+                    conn.query_drop("ROLLBACK").await?;
+                }
+                if reset {
+                    shared.counters.record_reset();
+                    conn.reset().await?;
+                }
+                Ok::<_, mysql_async::Error>(())
+            }
+            .await;
+            match cleaned {
+                Ok(()) => drop(conn),
+                Err(e) => {
+                    tracing::debug!(target: "db_mysql", error = %e, "cleanup failed; closing the connection");
+                    shared.counters.record_discard();
+                    let _ = conn.disconnect().await;
+                }
+            }
+        });
+        drop(cleanup); // detached
+    }
+}
+
+/// Sends `KILL QUERY id` or `KILL CONNECTION id` from a connection of its own (never from
+/// the pool, which may be exhausted). Best effort: failures are logged.
+pub(crate) async fn kill(opts: &Opts, what: &str, id: u32, timeout: Duration) {
+    let attempt = async {
+        let mut conn = Conn::new(opts.clone()).await?;
+        let killed = conn.query_drop(format!("KILL {what} {id}")).await;
+        let _ = conn.disconnect().await;
+        killed
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(())) => tracing::debug!(target: "db_mysql", id, what, "killed"),
+        // The session may already be gone (1094: unknown thread id).
+        Ok(Err(e)) => {
+            tracing::debug!(target: "db_mysql", id, what, error = %map_error(e), "KILL failed")
+        }
+        Err(_) => tracing::warn!(target: "db_mysql", id, what, "KILL timed out"),
+    }
+}
+
+/// Whether a plain statement changes session state that must not leak to the next user of
+/// the connection.
+fn changes_session(sql: &PreparedSql) -> bool {
+    let leading = sql.leading_keyword.as_deref().unwrap_or("");
+    if matches!(
+        leading,
+        "SET" | "USE" | "LOCK" | "UNLOCK" | "PREPARE" | "EXECUTE" | "DEALLOCATE" | "HANDLER"
+    ) {
+        return true;
+    }
+    // No allocation: this runs for every statement.
+    let text = sql.sql.as_bytes();
+    ((leading == "CREATE" || leading == "DROP") && contains_ignore_case(text, b"TEMPORARY"))
+        || contains_ignore_case(text, b"GET_LOCK")
+        || sql.sql.contains(":=")
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Whether the SQL asks the client to send one of its files (`LOAD DATA LOCAL INFILE`,
+/// `LOAD XML LOCAL INFILE`). Refused before anything is sent.
+pub(crate) fn is_local_infile(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    let words: Vec<&str> = upper
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(2).enumerate().any(|(i, w)| {
+        w[0] == "LOAD"
+            && (w[1] == "DATA" || w[1] == "XML")
+            && words[i + 2..].iter().take(2).any(|w| *w == "LOCAL")
+    })
+}
+
+pub(crate) fn local_infile_refused() -> Error {
+    Error::Unsupported(
+        "LOAD DATA LOCAL INFILE is refused: this driver never sends client files to the \
+         server; load the data with insert_many or a server-side LOAD DATA INFILE"
+            .into(),
+    )
+}
+
+fn params_of(sql: &PreparedSql, params: &[Value], shared: &Shared) -> Result<Params> {
+    let ordered = sql.ordered_params(params)?;
+    if ordered.is_empty() {
+        return Ok(Params::Empty);
+    }
+    Ok(Params::Positional(to_params(
+        &ordered,
+        &sql.param_order,
+        shared.zone,
+    )?))
+}
+
+/// Whether a prepared-statement failure means "run it through the text protocol".
+fn unsupported_ps(err: &mysql_async::Error, no_params: bool) -> bool {
+    no_params && matches!(err, mysql_async::Error::Server(e) if e.code == code::UNSUPPORTED_PS)
+}
+
+async fn run(conn: &mut Conn, op: Op<'_>, shared: &Shared) -> Result<Output> {
+    match op {
+        Op::Execute { sql, params } => {
+            let params = params_of(sql, params, shared)?;
+            let no_params = matches!(params, Params::Empty);
+            match conn.exec_drop(sql.sql.as_str(), params).await {
+                Ok(()) => {}
+                // One statement (checked), no parameters: the text protocol is equivalent.
+                Err(e) if unsupported_ps(&e, no_params) => {
+                    conn.query_drop(sql.sql.as_str()).await.map_err(map_error)?;
+                }
+                Err(e) => return Err(map_error(e)),
+            }
+            Ok(Output::Count(conn.affected_rows()))
+        }
+        Op::Query { sql, params } => {
+            let mut rows = Vec::new();
+            let mut push = |row| {
+                rows.push(row);
+                Ok(())
+            };
+            stream(conn, sql, params, shared, &mut push).await?;
+            Ok(Output::Rows(rows))
+        }
+        Op::Each { sql, params, f } => stream(conn, sql, params, shared, f)
+            .await
+            .map(Output::Count),
+        Op::Batch { sql } | Op::Control { sql } => {
+            conn.query_drop(sql).await.map_err(map_error)?;
+            Ok(Output::Done)
+        }
+        Op::Ping => {
+            conn.ping().await.map_err(map_error)?;
+            Ok(Output::Done)
+        }
+    }
+}
+
+async fn stream(
+    conn: &mut Conn,
+    sql: &PreparedSql,
+    params: &[Value],
+    shared: &Shared,
+    f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+) -> Result<u64> {
+    let params = params_of(sql, params, shared)?;
+    let no_params = matches!(params, Params::Empty);
+    match conn.exec_iter(sql.sql.as_str(), params).await {
+        Ok(result) => return drain(result, shared, f).await,
+        Err(e) if unsupported_ps(&e, no_params) => {}
+        Err(e) => return Err(map_error(e)),
+    }
+    let result = conn.query_iter(sql.sql.as_str()).await.map_err(map_error)?;
+    drain(result, shared, f).await
+}
+
+async fn drain<P: Protocol>(
+    mut result: QueryResult<'_, 'static, P>,
+    shared: &Shared,
+    f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+) -> Result<u64> {
+    let decoder = Decoder::new(result.columns_ref(), shared.parse_time);
+    let mut n = 0;
+    loop {
+        let row = match result.next().await {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(e) => return Err(map_error(e)),
+        };
+        let outcome = decoder.row(row).and_then(&mut *f);
+        if let Err(e) = outcome {
+            // Read and discard the rest, so the connection stays usable.
+            result.drop_result().await.map_err(map_error)?;
+            return Err(e);
+        }
+        n += 1;
+    }
+    // Further result sets (a CALL) are read and dropped.
+    result.drop_result().await.map_err(map_error)?;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_infile_is_detected() {
+        for sql in [
+            "LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE t",
+            "load data low_priority local infile 'x' into table t",
+            "LOAD XML LOCAL INFILE 'x' INTO TABLE t",
+            "/* c */ LOAD\nDATA CONCURRENT LOCAL INFILE 'x' INTO TABLE t",
+        ] {
+            assert!(is_local_infile(sql), "{sql}");
+        }
+        for sql in [
+            "LOAD DATA INFILE '/tmp/x' INTO TABLE t",
+            "SELECT 'load' AS local",
+            "INSERT INTO t VALUES (1)",
+        ] {
+            assert!(!is_local_infile(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn session_changes_are_detected() {
+        let prep = |s: &str| {
+            dbcore::prepare_sql(s, dbcore::PlaceholderStyle::Question).expect("valid SQL")
+        };
+        for sql in [
+            "SET @x = 1",
+            "set sql_mode = ''",
+            "USE other",
+            "LOCK TABLES t WRITE",
+            "CREATE TEMPORARY TABLE t (id INT)",
+            "SELECT GET_LOCK('x', 1)",
+            "SELECT @a := 1",
+        ] {
+            assert!(changes_session(&prep(sql)), "{sql}");
+        }
+        for sql in [
+            "SELECT 1",
+            "INSERT INTO t VALUES ($1)",
+            "CREATE TABLE t (id INT)",
+        ] {
+            assert!(!changes_session(&prep(sql)), "{sql}");
+        }
+    }
+}

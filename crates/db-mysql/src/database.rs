@@ -1,0 +1,546 @@
+//! [`MySqlDatabase`]: the mysql_async pool behind the portable [`Database`] API.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dbcore::{
+    ConnectOptions, Database, DatabaseType, Error, Executor, HealthCheck, HealthMonitor,
+    MySqlConfig, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, Transaction,
+    TxOptions, Value, retry_connect,
+};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+
+use crate::conn::{Checkout, Op, Shared, is_local_infile, local_infile_refused};
+use crate::error::map_connect_error;
+use crate::stats::Counters;
+use crate::transaction::MySqlTransaction;
+
+/// TCP keepalive idle time: a half-open connection is probed after this long.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(10);
+/// Prepared statements cached per connection (mysql_async's LRU statement cache).
+const STMT_CACHE_SIZE: usize = 256;
+/// Rows per multi-row `INSERT` of `insert_many` (fewer when `max_allowed_packet` or the
+/// 65535-placeholder limit requires).
+pub(crate) const BULK_ROWS: usize = 1000;
+
+/// A pool of MySQL / MariaDB connections behind the portable [`Database`] API.
+///
+/// Built on `mysql_async`'s pool with its per-checkout connection reset turned off: the
+/// layer tracks what it ran on each connection instead and rolls back, resets or closes a
+/// connection only when needed (see the crate docs). Clone it freely: clones share the
+/// pool. Raw access: [`MySqlDatabase::pool`].
+#[derive(Clone)]
+pub struct MySqlDatabase {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    config: MySqlConfig,
+    pool: Pool,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) cache: SqlCache,
+    closed: AtomicBool,
+    health: Mutex<Option<HealthMonitor>>,
+    version: String,
+    max_allowed_packet: usize,
+}
+
+impl std::fmt::Debug for MySqlDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the native Opts: their Debug output contains the password.
+        f.debug_struct("MySqlDatabase")
+            .field("target", &self.inner.config.target())
+            .field("server_version", &self.inner.version)
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `SET` statement run on every new connection (and after every reset), and the
+/// session's UTC offset in minutes when it is fixed.
+pub(crate) fn session_setup(config: &MySqlConfig) -> (String, Option<i32>) {
+    let (zone_sql, minutes) = match config.loc.as_str() {
+        "UTC" => ("+00:00".to_owned(), Some(0)),
+        "Local" => {
+            let minutes = chrono::Local::now().offset().local_minus_utc() / 60;
+            (format_offset(minutes), Some(minutes))
+        }
+        // A validated offset (`+05:30`) or IANA name (letters, digits, `/_-+`): no quote
+        // can appear in it.
+        other => (other.to_owned(), config.loc_offset_minutes()),
+    };
+    (
+        format!("SET NAMES {}, time_zone = '{zone_sql}'", config.charset),
+        minutes,
+    )
+}
+
+fn format_offset(minutes: i32) -> String {
+    let sign = if minutes < 0 { '-' } else { '+' };
+    let m = minutes.unsigned_abs();
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
+fn non_zero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
+/// The native options for `config`, built with typed setters (never a URL).
+pub(crate) fn native_opts(config: &MySqlConfig, counters: &Arc<Counters>, setup: String) -> Opts {
+    let max = config.max_open_conns.max(1) as usize;
+    let min = (config.max_idle_conns as usize).min(max);
+    let constraints = PoolConstraints::new(min, max).unwrap_or_default();
+    let mut pool_opts = PoolOpts::default()
+        .with_constraints(constraints)
+        // The layer guarantees clean checkouts itself (see conn.rs).
+        .with_reset_connection(false)
+        .with_abs_conn_ttl(non_zero(config.conn_max_lifetime));
+    pool_opts = match non_zero(config.conn_max_idle_time) {
+        Some(idle) => pool_opts
+            .with_inactive_connection_ttl(idle)
+            .with_ttl_check_interval(
+                (idle / 2).clamp(Duration::from_secs(1), Duration::from_secs(30)),
+            ),
+        // Unlimited idle time: keep at most maxIdleConns idle connections.
+        None => pool_opts.with_inactive_connection_ttl(Duration::ZERO),
+    };
+    let counters = Arc::clone(counters);
+    let password = config.password.expose();
+    OptsBuilder::default()
+        .ip_or_hostname(config.host.clone())
+        .tcp_port(config.port)
+        .user(Some(config.username.clone()))
+        .pass((!password.is_empty()).then(|| password.to_owned()))
+        .db_name(Some(config.name.clone()))
+        .setup(vec![setup])
+        .tcp_keepalive(Some(TCP_KEEPALIVE))
+        .tcp_nodelay(true)
+        // Connect where the configuration says, over TCP: no second handshake through the
+        // server's Unix socket for loopback hosts (mysql_async's default), so keepalive,
+        // timeouts and the opened-connections count mean what they say.
+        .prefer_socket(false)
+        .stmt_cache_size(STMT_CACHE_SIZE)
+        // Rows matched, not rows changed, as PostgreSQL and SQLite report.
+        .client_found_rows(true)
+        .conn_ttl(non_zero(config.conn_max_idle_time))
+        .pool_opts(pool_opts)
+        .after_connect(move |_conn| {
+            counters.record_open();
+            Box::pin(async { Ok(()) })
+        })
+        .into()
+}
+
+impl MySqlDatabase {
+    /// Validates `config`, builds the pool and connects once (retrying transient failures
+    /// per `maxRetries` / `retryDelay`), reading the server version and
+    /// `max_allowed_packet`.
+    ///
+    /// Must run inside a tokio runtime. Wrong credentials
+    /// ([`ErrorKind::Authentication`](dbcore::ErrorKind::Authentication)) and an unknown
+    /// database ([`ErrorKind::UnknownDatabase`](dbcore::ErrorKind::UnknownDatabase)) fail
+    /// after one attempt.
+    pub async fn connect(config: &MySqlConfig) -> Result<Self> {
+        Self::connect_with(config, &ConnectOptions::new()).await
+    }
+
+    /// [`connect`](Self::connect), reporting each retry to `options`.
+    pub async fn connect_with(config: &MySqlConfig, options: &ConnectOptions) -> Result<Self> {
+        config.validate()?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::Unsupported("MySqlDatabase::connect must run inside a tokio runtime".into())
+        })?;
+        let (setup, zone) = session_setup(config);
+        let counters = Arc::new(Counters::default());
+        let opts = native_opts(config, &counters, setup);
+        let shared = Arc::new(Shared {
+            counters,
+            opts: opts.clone(),
+            runtime,
+            parse_time: config.parse_time,
+            zone,
+        });
+        let pool = Pool::new(opts);
+        let target = config.target();
+        let timeout = config.timeout;
+        let first = retry_connect(
+            &config.retry_policy(),
+            &target,
+            |_attempt| first_contact(&pool, timeout),
+            |event| options.report_retry(event),
+        )
+        .await;
+        let (version, max_allowed_packet) = match first {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), pool.disconnect()).await;
+                return Err(e);
+            }
+        };
+        let db = MySqlDatabase {
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                pool,
+                shared,
+                cache: SqlCache::new(),
+                closed: AtomicBool::new(false),
+                health: Mutex::new(None),
+                version,
+                max_allowed_packet,
+            }),
+        };
+        db.start_health_monitor();
+        tracing::debug!(target: "db_mysql", db = ?db, "connected");
+        Ok(db)
+    }
+
+    fn start_health_monitor(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let monitor = HealthMonitor::spawn(self.inner.config.health_check_interval, move || {
+            let inner = weak.upgrade()?;
+            Some(async move { MySqlDatabase { inner }.ping().await })
+        });
+        if let Ok(mut slot) = self.inner.health.lock() {
+            *slot = Some(monitor);
+        }
+    }
+
+    /// Raw access to the native pool. A connection taken from it directly bypasses the
+    /// layer's bookkeeping: leave it as you found it (no open transaction, no session
+    /// changes), or call [`mysql_async::Conn::reset`] before dropping it.
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// The configuration this database was opened with.
+    pub fn config(&self) -> &MySqlConfig {
+        &self.inner.config
+    }
+
+    /// The server's `max_allowed_packet`, read once at connect.
+    pub fn max_allowed_packet(&self) -> usize {
+        self.inner.max_allowed_packet
+    }
+
+    /// How many connections were reset before going back to the pool because a statement
+    /// changed session state (diagnostics).
+    pub fn session_resets(&self) -> u64 {
+        self.inner.shared.counters.resets()
+    }
+
+    /// How many connections the layer closed instead of reusing (cancelled in the middle
+    /// of a statement, or a failed rollback/reset).
+    pub fn layer_discards(&self) -> u64 {
+        self.inner.shared.counters.layer_discards()
+    }
+
+    async fn run(&self, op: Op<'_>) -> Result<crate::conn::Output> {
+        let mut checkout = self.inner.checkout().await?;
+        checkout.perform(op).await
+    }
+}
+
+/// One connection attempt: a pooled connection within `timeout`, and what the layer
+/// needs to know about the server.
+async fn first_contact(pool: &Pool, timeout: Duration) -> Result<(String, usize)> {
+    let mut conn = match tokio::time::timeout(timeout, pool.get_conn()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return Err(map_connect_error(e)),
+        Err(_) => {
+            return Err(Error::Timeout {
+                what: "connect",
+                after: timeout,
+            });
+        }
+    };
+    let row: Option<(String, u64)> = conn
+        .query_first("SELECT VERSION(), @@max_allowed_packet")
+        .await
+        .map_err(map_connect_error)?;
+    let (version, packet) = row.unwrap_or_default();
+    Ok((version, usize::try_from(packet).unwrap_or(usize::MAX)))
+}
+
+impl Inner {
+    pub(crate) fn max_allowed_packet(&self) -> usize {
+        self.max_allowed_packet
+    }
+
+    /// A pooled connection, waiting at most `timeout` ([`Error::PoolTimeout`]).
+    pub(crate) async fn checkout(&self) -> Result<Checkout> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
+        let metrics = self.pool.metrics();
+        let must_wait = metrics.connections_in_pool.load(Ordering::Relaxed) == 0
+            && metrics.connection_count.load(Ordering::Relaxed)
+                >= self.config.max_open_conns as usize;
+        let started = must_wait.then(Instant::now);
+        let timeout = self.config.timeout;
+        match tokio::time::timeout(timeout, self.pool.get_conn()).await {
+            Ok(Ok(conn)) => {
+                if let Some(started) = started {
+                    self.shared.counters.record_wait(started.elapsed());
+                }
+                Ok(Checkout::new(conn, Arc::clone(&self.shared)))
+            }
+            Ok(Err(e)) => Err(map_connect_error(e)),
+            Err(_) => {
+                self.shared.counters.record_wait(timeout);
+                self.shared.counters.record_timeout();
+                Err(Error::PoolTimeout(timeout))
+            }
+        }
+    }
+
+    /// Looks up (or rewrites and caches) `sql` and checks it is one statement, not
+    /// transaction control, not `LOAD DATA LOCAL`, with exactly the parameters it uses.
+    pub(crate) fn prepare(&self, sql: &str, params: usize) -> Result<Arc<PreparedSql>> {
+        let prepared = self.cache.get_or_prepare(sql, PlaceholderStyle::Question)?;
+        prepared.check_single_statement()?;
+        prepared.check_not_transaction_control()?;
+        prepared.check_params(params)?;
+        if prepared.leading_keyword.as_deref() == Some("LOAD") && is_local_infile(sql) {
+            return Err(local_infile_refused());
+        }
+        Ok(prepared)
+    }
+
+    /// Checks a script for `execute_batch`.
+    pub(crate) fn check_script(&self, sql: &str, in_transaction: bool) -> Result<()> {
+        if is_local_infile(sql) {
+            return Err(local_infile_refused());
+        }
+        if in_transaction {
+            let prepared = self.cache.get_or_prepare(sql, PlaceholderStyle::Question)?;
+            if prepared.contains_transaction_control() {
+                return Err(Error::TransactionControl {
+                    statement: prepared
+                        .transaction_control()
+                        .unwrap_or("transaction control")
+                        .to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the statement running on connection `id` (`KILL QUERY`).
+    pub(crate) async fn kill_query(&self, id: u32) {
+        let timeout = self.config.timeout.min(Duration::from_secs(5));
+        crate::conn::kill(&self.shared.opts, "QUERY", id, timeout).await;
+    }
+}
+
+#[async_trait]
+impl Executor for MySqlDatabase {
+    fn database_type(&self) -> DatabaseType {
+        DatabaseType::Mysql
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let sql = self.inner.prepare(sql, params.len())?;
+        Ok(self.run(Op::Execute { sql: &sql, params }).await?.count())
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let sql = self.inner.prepare(sql, params.len())?;
+        Ok(self.run(Op::Query { sql: &sql, params }).await?.rows())
+    }
+
+    async fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.inner.check_script(sql, false)?;
+        self.run(Op::Batch { sql }).await.map(drop)
+    }
+
+    async fn for_each_row(
+        &self,
+        sql: &str,
+        params: &[Value],
+        f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    ) -> Result<u64> {
+        let sql = self.inner.prepare(sql, params.len())?;
+        Ok(self
+            .run(Op::Each {
+                sql: &sql,
+                params,
+                f,
+            })
+            .await?
+            .count())
+    }
+
+    async fn insert_many(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
+        // Validate (and fail on bad input) before taking a connection.
+        dbcore::InsertPlan::new(DatabaseType::Mysql, table, columns, &rows)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let tx = MySqlTransaction::begin(Arc::clone(&self.inner), TxOptions::new()).await?;
+        match tx.insert_rows(table, columns, rows).await {
+            Ok(n) => {
+                Box::new(tx).commit().await?;
+                Ok(n)
+            }
+            Err(e) => {
+                // Release the rows' locks now rather than when the handle is dropped.
+                let _ = Box::new(tx).rollback().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Database for MySqlDatabase {
+    async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
+        let tx = MySqlTransaction::begin(Arc::clone(&self.inner), options).await?;
+        Ok(Box::new(tx))
+    }
+
+    async fn ping(&self) -> Result<Duration> {
+        let started = Instant::now();
+        self.run(Op::Ping).await?;
+        Ok(started.elapsed())
+    }
+
+    async fn server_version(&self) -> Result<String> {
+        Ok(self.inner.version.clone())
+    }
+
+    fn last_health_check(&self) -> Option<HealthCheck> {
+        self.inner.health.lock().ok()?.as_ref()?.last()
+    }
+
+    fn stats(&self) -> PoolStats {
+        self.inner.shared.counters.snapshot(
+            &self.inner.pool.metrics(),
+            self.inner.config.max_open_conns,
+            !self.inner.config.conn_max_lifetime.is_zero(),
+        )
+    }
+
+    async fn close(&self, grace: Duration) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(monitor) = self.inner.health.lock().ok().and_then(|mut h| h.take()) {
+            monitor.stop();
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            let in_use = self.stats().in_use;
+            if in_use == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(target: "db_mysql", in_use, "closing with connections still in use");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // `disconnect` resolves once every connection is back; one still in use closes
+        // when it is returned, in the background.
+        let pool = self.inner.pool.clone();
+        let disconnect = self.inner.shared.runtime.spawn(pool.disconnect());
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining.max(Duration::from_millis(100)), disconnect).await {
+            Ok(Ok(Err(e))) => tracing::debug!(target: "db_mysql", error = %e, "pool disconnect"),
+            Ok(_) => {}
+            Err(_) => tracing::warn!(target: "db_mysql", "pool still closing in the background"),
+        }
+        Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic on failure
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_setup_per_loc() {
+        let cfg = MySqlConfig::default();
+        assert_eq!(
+            session_setup(&cfg),
+            (
+                "SET NAMES utf8mb4, time_zone = '+00:00'".to_owned(),
+                Some(0)
+            )
+        );
+        let cfg = MySqlConfig::default()
+            .with_loc("-08:00")
+            .with_charset("latin1");
+        assert_eq!(
+            session_setup(&cfg),
+            (
+                "SET NAMES latin1, time_zone = '-08:00'".to_owned(),
+                Some(-480)
+            )
+        );
+        let cfg = MySqlConfig::default().with_loc("Europe/Berlin");
+        assert_eq!(
+            session_setup(&cfg),
+            (
+                "SET NAMES utf8mb4, time_zone = 'Europe/Berlin'".to_owned(),
+                None
+            )
+        );
+        let (sql, minutes) = session_setup(&MySqlConfig::default().with_loc("Local"));
+        assert!(sql.starts_with("SET NAMES utf8mb4, time_zone = '"), "{sql}");
+        assert!(minutes.is_some());
+        assert_eq!(format_offset(330), "+05:30");
+        assert_eq!(format_offset(-90), "-01:30");
+    }
+
+    #[tokio::test]
+    async fn native_options_are_typed_and_complete() {
+        let cfg = MySqlConfig::default()
+            .with_host("db.example.com")
+            .with_port(3307)
+            .with_name("app")
+            .with_username("u")
+            .with_password("p@ss?word&host=evil")
+            .with_max_open_conns(7)
+            .with_max_idle_conns(3)
+            .with_conn_max_lifetime(Duration::from_secs(300))
+            .with_conn_max_idle_time(Duration::from_secs(60));
+        let counters = Arc::new(Counters::default());
+        let opts = native_opts(&cfg, &counters, "SET NAMES utf8mb4".into());
+        assert_eq!(opts.ip_or_hostname(), "db.example.com");
+        assert_eq!(opts.tcp_port(), 3307);
+        assert_eq!(opts.user(), Some("u"));
+        // The password is passed as is: it cannot add hosts or options.
+        assert_eq!(opts.pass(), Some("p@ss?word&host=evil"));
+        assert_eq!(opts.db_name(), Some("app"));
+        assert_eq!(opts.setup(), ["SET NAMES utf8mb4".to_owned()]);
+        assert_eq!(opts.tcp_keepalive(), Some(TCP_KEEPALIVE));
+        assert_eq!(opts.stmt_cache_size(), STMT_CACHE_SIZE);
+        let pool = opts.pool_opts();
+        assert!(!pool.reset_connection());
+        assert_eq!(pool.constraints().min(), 3);
+        assert_eq!(pool.constraints().max(), 7);
+        assert_eq!(pool.abs_conn_ttl(), Some(Duration::from_secs(300)));
+        assert_eq!(pool.inactive_connection_ttl(), Duration::from_secs(60));
+        assert_eq!(pool.ttl_check_interval(), Duration::from_secs(30));
+        assert!(opts.local_infile_handler().is_none());
+        assert!(!opts.prefer_socket());
+    }
+}

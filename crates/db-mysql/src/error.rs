@@ -1,0 +1,260 @@
+//! Mapping mysql_async errors onto the portable [`dbcore::Error`]. Nothing else in this
+//! crate looks at native error types.
+
+use dbcore::{DatabaseType, Error, ErrorKind};
+use mysql_async::{DriverError, IoError, LocalInfileError};
+
+/// MySQL / MariaDB error numbers the layer reacts to.
+pub(crate) mod code {
+    /// `ER_UNSUPPORTED_PS`: the statement cannot be prepared (binary protocol).
+    pub(crate) const UNSUPPORTED_PS: u16 = 1295;
+    /// `ER_UNKNOWN_TIME_ZONE`.
+    pub(crate) const UNKNOWN_TIME_ZONE: u16 = 1298;
+}
+
+/// Converts a mysql_async error raised on an established connection into a
+/// [`dbcore::Error`] with its portable kind and the MySQL error number as code.
+pub(crate) fn map_error(err: mysql_async::Error) -> Error {
+    match err {
+        mysql_async::Error::Server(server) => {
+            let kind = classify(server.code);
+            Error::database(
+                DatabaseType::Mysql,
+                kind,
+                Some(server.code.to_string()),
+                format!("{} (SQLSTATE {})", server.message, server.state),
+                Some(Box::new(server)),
+            )
+        }
+        mysql_async::Error::Io(io) => lost(io_message(&io), Box::new(io)),
+        mysql_async::Error::Driver(driver) => map_driver(driver),
+        mysql_async::Error::Url(url) => Error::config("database.mysql", url.to_string()),
+        other => Error::database(
+            DatabaseType::Mysql,
+            ErrorKind::Other,
+            None,
+            other.to_string(),
+            Some(Box::new(other)),
+        ),
+    }
+}
+
+/// Like [`map_error`], for a failure while opening a connection: I/O failures are
+/// [`ErrorKind::Connect`] (refused, reset, DNS: worth retrying) rather than
+/// [`ErrorKind::ConnectionLost`], and an unknown `loc` time zone is a configuration error.
+pub(crate) fn map_connect_error(err: mysql_async::Error) -> Error {
+    match err {
+        mysql_async::Error::Io(io) => Error::database(
+            DatabaseType::Mysql,
+            ErrorKind::Connect,
+            None,
+            io_message(&io),
+            Some(Box::new(io)),
+        ),
+        mysql_async::Error::Server(server) if server.code == code::UNKNOWN_TIME_ZONE => {
+            Error::config(
+                "database.mysql.loc",
+                format!(
+                    "the server does not know this time zone ({}); load its time zone tables \
+                     (mysql_tzinfo_to_sql) or use \"UTC\", \"Local\" or an offset such as \"+02:00\"",
+                    server.message
+                ),
+            )
+        }
+        mysql_async::Error::Driver(DriverError::ConnectionClosed) => Error::database(
+            DatabaseType::Mysql,
+            ErrorKind::Connect,
+            None,
+            "the server closed the connection during the handshake",
+            None,
+        ),
+        other => map_error(other),
+    }
+}
+
+fn io_message(io: &IoError) -> String {
+    format!("I/O error: {io}")
+}
+
+fn lost(message: String, source: dbcore::BoxError) -> Error {
+    Error::database(
+        DatabaseType::Mysql,
+        ErrorKind::ConnectionLost,
+        None,
+        message,
+        Some(source),
+    )
+}
+
+fn map_driver(driver: DriverError) -> Error {
+    match driver {
+        DriverError::ConnectionClosed => lost(
+            "the connection to the server is closed".into(),
+            Box::new(driver),
+        ),
+        DriverError::PoolDisconnected => Error::PoolClosed,
+        DriverError::LocalInfile(LocalInfileError::NoHandler) => Error::Unsupported(
+            "LOAD DATA LOCAL INFILE is refused: this driver never sends client files to the \
+             server; load the data with insert_many or a server-side LOAD DATA INFILE"
+                .into(),
+        ),
+        DriverError::StmtParamsMismatch { required, supplied } => Error::Parameter {
+            position: "count".into(),
+            message: format!("the statement takes {required} parameter(s), {supplied} given"),
+        },
+        DriverError::StmtParamsNumberExceedsLimit { supplied } => Error::Parameter {
+            position: "count".into(),
+            message: format!("{supplied} parameters exceed MySQL's limit of 65535"),
+        },
+        DriverError::PacketTooLarge => Error::database(
+            DatabaseType::Mysql,
+            ErrorKind::Parameter,
+            None,
+            "the statement is larger than max_allowed_packet",
+            Some(Box::new(driver)),
+        ),
+        DriverError::NoClientSslFlagFromServer => Error::database(
+            DatabaseType::Mysql,
+            ErrorKind::Tls,
+            None,
+            driver.to_string(),
+            Some(Box::new(driver)),
+        ),
+        DriverError::PacketOutOfOrder | DriverError::UnexpectedPacket { .. } => {
+            lost(driver.to_string(), Box::new(driver))
+        }
+        other => Error::database(
+            DatabaseType::Mysql,
+            ErrorKind::Other,
+            None,
+            other.to_string(),
+            Some(Box::new(other)),
+        ),
+    }
+}
+
+/// The portable kind of a MySQL / MariaDB error number.
+pub(crate) fn classify(code: u16) -> ErrorKind {
+    match code {
+        // ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME, ER_DUP_UNIQUE, ER_DUP_KEY
+        1062 | 1586 | 1169 | 1022 => ErrorKind::UniqueViolation,
+        // ER_ROW_IS_REFERENCED(_2), ER_NO_REFERENCED_ROW(_2)
+        1451 | 1452 | 1216 | 1217 => ErrorKind::ForeignKeyViolation,
+        // ER_BAD_NULL_ERROR, ER_NO_DEFAULT_FOR_FIELD
+        1048 | 1364 => ErrorKind::NotNullViolation,
+        // MySQL ER_CHECK_CONSTRAINT_VIOLATED, MariaDB ER_CONSTRAINT_FAILED
+        3819 | 4025 => ErrorKind::CheckViolation,
+        // ER_LOCK_DEADLOCK
+        1213 => ErrorKind::Deadlock,
+        // ER_LOCK_WAIT_TIMEOUT, MySQL ER_LOCK_NOWAIT
+        1205 | 3572 => ErrorKind::Busy,
+        // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, ER_OPTION_PREVENTS_STATEMENT (read_only)
+        1792 | 1290 => ErrorKind::ReadOnlyViolation,
+        // ER_QUERY_INTERRUPTED, MySQL max_execution_time, MariaDB max_statement_time
+        1317 | 3024 | 1969 => ErrorKind::Timeout,
+        // CR_SERVER_GONE_ERROR, CR_SERVER_LOST, ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED,
+        // ER_NET_READ_ERROR..., ER_NEW_ABORTING_CONNECTION
+        2006 | 2013 | 1053 | 1927 | 1158..=1161 | 1184 => ErrorKind::ConnectionLost,
+        // ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+        1045 | 1044 | 1698 => ErrorKind::Authentication,
+        // ER_BAD_DB_ERROR
+        1049 => ErrorKind::UnknownDatabase,
+        // ER_CON_COUNT_ERROR, ER_TOO_MANY_USER_CONNECTIONS, ER_HOST_IS_BLOCKED
+        1040 | 1203 | 1129 => ErrorKind::Connect,
+        // ER_PARSE_ERROR, ER_NO_SUCH_TABLE, ER_BAD_FIELD_ERROR, ER_EMPTY_QUERY,
+        // ER_BAD_TABLE_ERROR, ER_SP_DOES_NOT_EXIST, ER_SYNTAX_ERROR, ER_NON_UNIQ_ERROR,
+        // ER_TABLE_EXISTS_ERROR, ER_WRONG_VALUE_COUNT_ON_ROW, ER_FIELD_SPECIFIED_TWICE
+        1064 | 1146 | 1054 | 1065 | 1051 | 1305 | 1149 | 1052 | 1050 | 1136 | 1110 => {
+            ErrorKind::Syntax
+        }
+        // ER_WRONG_ARGUMENTS (to EXECUTE), ER_WRONG_PARAMCOUNT_TO_PROCEDURE
+        1210 | 1318 => ErrorKind::Parameter,
+        // ER_UNSUPPORTED_PS
+        1295 => ErrorKind::Unsupported,
+        _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: u16, message: &str) -> mysql_async::Error {
+        mysql_async::Error::Server(mysql_async::ServerError {
+            code,
+            message: message.into(),
+            state: "HY000".into(),
+        })
+    }
+
+    #[test]
+    fn error_numbers_classify() {
+        for (code, kind) in [
+            (1062, ErrorKind::UniqueViolation),
+            (1451, ErrorKind::ForeignKeyViolation),
+            (1452, ErrorKind::ForeignKeyViolation),
+            (1048, ErrorKind::NotNullViolation),
+            (3819, ErrorKind::CheckViolation),
+            (4025, ErrorKind::CheckViolation),
+            (1213, ErrorKind::Deadlock),
+            (1205, ErrorKind::Busy),
+            (1792, ErrorKind::ReadOnlyViolation),
+            (2006, ErrorKind::ConnectionLost),
+            (2013, ErrorKind::ConnectionLost),
+            (1064, ErrorKind::Syntax),
+            (1146, ErrorKind::Syntax),
+            (1054, ErrorKind::Syntax),
+            (1317, ErrorKind::Timeout),
+            (1045, ErrorKind::Authentication),
+            (1049, ErrorKind::UnknownDatabase),
+            (1366, ErrorKind::Other),
+        ] {
+            assert_eq!(classify(code), kind, "error {code}");
+        }
+    }
+
+    #[test]
+    fn server_errors_keep_their_number_and_retryability() {
+        let e = map_error(server(1213, "Deadlock found when trying to get lock"));
+        assert_eq!(e.kind(), ErrorKind::Deadlock);
+        assert_eq!(e.code(), Some("1213"));
+        assert!(e.is_retryable());
+        let e = map_error(server(1205, "Lock wait timeout exceeded"));
+        assert!(e.is_retryable());
+        let e = map_error(server(1062, "Duplicate entry '1' for key 'PRIMARY'"));
+        assert_eq!(e.kind(), ErrorKind::UniqueViolation);
+        assert!(!e.is_retryable());
+        assert!(e.to_string().contains("Duplicate entry"), "{e}");
+    }
+
+    #[test]
+    fn connect_errors() {
+        let io = mysql_async::Error::Io(IoError::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        let e = map_connect_error(io);
+        assert_eq!(e.kind(), ErrorKind::Connect);
+        assert!(e.kind().is_transient_connect());
+        let e = map_connect_error(server(1045, "Access denied for user 'root'@'localhost'"));
+        assert_eq!(e.kind(), ErrorKind::Authentication);
+        assert!(!e.kind().is_transient_connect());
+        let e = map_connect_error(server(1049, "Unknown database 'nope'"));
+        assert_eq!(e.kind(), ErrorKind::UnknownDatabase);
+        let e = map_connect_error(server(1298, "Unknown or incorrect time zone: 'Mars/Base'"));
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("database.mysql.loc"), "{e}");
+        let io = mysql_async::Error::Io(IoError::Io(std::io::Error::from(
+            std::io::ErrorKind::UnexpectedEof,
+        )));
+        assert_eq!(map_error(io).kind(), ErrorKind::ConnectionLost);
+    }
+
+    #[test]
+    fn local_infile_refusal_is_clear() {
+        let e = map_error(mysql_async::Error::Driver(DriverError::LocalInfile(
+            LocalInfileError::NoHandler,
+        )));
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(e.to_string().contains("LOAD DATA LOCAL INFILE"), "{e}");
+    }
+}

@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod conn;
+mod database;
+mod driver;
+mod error;
+mod stats;
+mod transaction;
+mod value;
+
+pub use database::MySqlDatabase;
+pub use driver::MySqlDriver;
+pub use transaction::MySqlTransaction;
+
+/// The MySQL / MariaDB driver, for `dbfactory` registries.
+pub const DRIVER: MySqlDriver = MySqlDriver;
+
+pub use dbcore::{
+    Database, DatabaseExt, Error, ErrorKind, Executor, FromValue, MySqlConfig, Result, Row,
+    Transaction, TxOptions, Value, params, with_transaction,
+};
+/// The native crate, re-exported so raw access never hits a version mismatch.
+pub use mysql_async;

@@ -1,0 +1,96 @@
+//! Pool statistics: counters kept by the layer plus mysql_async's own gauges.
+//!
+//! mysql_async reports open / idle / in-use connections and a few event counters
+//! ([`mysql_async::Metrics`]); the layer counts waits, acquire timeouts, connections
+//! opened (through the `after_connect` hook) and connections it discarded itself.
+//! mysql_async does not say why it closed an expired connection (lifetime or idle time):
+//! both are reported as `max_lifetime_closed` when `connMaxLifetime` is set and as
+//! `max_idle_time_closed` otherwise — an approximation.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dbcore::PoolStats;
+use mysql_async::Metrics;
+
+/// Counters updated by the layer.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    wait_count: AtomicU64,
+    wait_nanos: AtomicU64,
+    acquire_timeouts: AtomicU64,
+    opened: AtomicU64,
+    discarded: AtomicU64,
+    resets: AtomicU64,
+}
+
+impl Counters {
+    /// An acquisition that found no idle connection and waited `waited`.
+    pub(crate) fn record_wait(&self, waited: Duration) {
+        self.wait_count.fetch_add(1, Ordering::Relaxed);
+        self.wait_nanos.fetch_add(
+            u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn record_timeout(&self) {
+        self.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_open(&self) {
+        self.opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Connections the layer decided to close (also counted by the pool as discarded).
+    pub(crate) fn layer_discards(&self) -> u64 {
+        self.discarded.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record_discard(&self) {
+        self.discarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_reset(&self) {
+        self.resets.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many connections were reset because a statement changed session state.
+    pub(crate) fn resets(&self) -> u64 {
+        self.resets.load(Ordering::Relaxed)
+    }
+
+    /// A snapshot combined with mysql_async's gauges. `open == in_use + idle` holds.
+    pub(crate) fn snapshot(
+        &self,
+        metrics: &Metrics,
+        max_open: u32,
+        lifetime_configured: bool,
+    ) -> PoolStats {
+        let load = |a: &std::sync::atomic::AtomicUsize| {
+            u32::try_from(a.load(Ordering::Relaxed)).unwrap_or(u32::MAX)
+        };
+        let count = |a: &std::sync::atomic::AtomicUsize| a.load(Ordering::Relaxed) as u64;
+        let mut s = PoolStats::default();
+        s.max_open = max_open;
+        s.open = load(&metrics.connection_count);
+        s.idle = load(&metrics.connections_in_pool).min(s.open);
+        s.in_use = s.open - s.idle;
+        s.wait_count = self.wait_count.load(Ordering::Relaxed);
+        s.wait_duration = Duration::from_nanos(self.wait_nanos.load(Ordering::Relaxed));
+        s.acquire_timeouts = self.acquire_timeouts.load(Ordering::Relaxed);
+        s.opened_total = self.opened.load(Ordering::Relaxed);
+        s.max_idle_closed = count(&metrics.discarded_superfluous_connection);
+        let expired = count(&metrics.discarded_expired_connection);
+        if lifetime_configured {
+            s.max_lifetime_closed = expired;
+        } else {
+            s.max_idle_time_closed = expired;
+        }
+        // Connections the layer closes (cancelled mid-statement, failed cleanup) reach the
+        // pool closed and are counted there, with those lost to I/O errors.
+        s.discarded = count(&metrics.discarded_error_during_cleanup)
+            + count(&metrics.discarded_unestablished_connection);
+        s
+    }
+}

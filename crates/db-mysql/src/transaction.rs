@@ -1,0 +1,515 @@
+//! [`MySqlTransaction`] and its savepoints.
+//!
+//! The transaction owns one pooled connection ([`Checkout`]) behind an async mutex. The
+//! checkout knows it is inside a transaction from the moment `START TRANSACTION` is sent,
+//! so a handle dropped unfinished, or a future cancelled at any point, never hands the
+//! connection back inside a transaction: it is rolled back first, or closed when a
+//! statement was cut off half-way.
+//!
+//! A deadline (`TxOptions::timeout`) is a client deadline from `begin`: a statement still
+//! running when it passes is stopped on the server with `KILL QUERY <connection id>`, sent
+//! from a separate connection, then the transaction is rolled back; a transaction idle
+//! past its deadline is rolled back by a timer task.
+
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dbcore::{
+    DatabaseType, Error, Executor, InsertPlan, Result, Row, Transaction, TxOptions, Value,
+};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::conn::{Checkout, Op, Output};
+use crate::database::{BULK_ROWS, Inner};
+
+/// How long a killed statement gets to report its interruption before the connection is
+/// given up.
+const KILL_GRACE: Duration = Duration::from_secs(2);
+
+struct TxConn {
+    checkout: Checkout,
+    /// Rolled back because the deadline passed: refuses further work.
+    aborted: bool,
+}
+
+/// State shared by a transaction and its savepoints.
+struct TxCore {
+    db: Arc<Inner>,
+    conn: Mutex<TxConn>,
+    options: TxOptions,
+    deadline: Option<Instant>,
+    next_savepoint: AtomicU32,
+    /// Savepoints dropped unfinished: rolled back to before the next statement runs.
+    abandoned: StdMutex<Vec<String>>,
+    /// The timer that rolls the transaction back when its deadline passes while idle.
+    expiry: StdMutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for TxCore {
+    fn drop(&mut self) {
+        if let Some(expiry) = self.expiry.get_mut().ok().and_then(Option::take) {
+            expiry.abort();
+        }
+    }
+}
+
+enum Raced {
+    Done(Result<Output>),
+    /// The deadline passed; whether the killed statement then finished.
+    TimedOut {
+        finished: bool,
+    },
+}
+
+impl TxCore {
+    fn timeout_error(&self) -> Error {
+        Error::Timeout {
+            what: "transaction",
+            after: self.options.timeout.unwrap_or_default(),
+        }
+    }
+
+    fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Rolls back on the spot; a connection that cannot roll back is closed.
+    async fn rollback_now(tc: &mut TxConn) {
+        if tc.checkout.is_poisoned() {
+            tc.checkout.discard();
+            return;
+        }
+        match tc.checkout.perform(Op::Control { sql: "ROLLBACK" }).await {
+            Ok(_) => tc.checkout.in_tx = false,
+            Err(e) => {
+                tracing::debug!(target: "db_mysql", error = %e, "ROLLBACK failed; closing the connection");
+                tc.checkout.discard();
+            }
+        }
+    }
+
+    /// Rolls back because the deadline passed (once).
+    async fn expire(&self, tc: &mut TxConn) {
+        if !tc.aborted {
+            tc.aborted = true;
+            Self::rollback_now(tc).await;
+        }
+    }
+
+    /// Checks the transaction can run a statement and rolls back abandoned savepoints.
+    async fn ready(&self, tc: &mut TxConn) -> Result<()> {
+        if tc.aborted {
+            return Err(self.timeout_error());
+        }
+        if self.deadline_passed() {
+            self.expire(tc).await;
+            return Err(self.timeout_error());
+        }
+        let abandoned: Vec<String> = self
+            .abandoned
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default();
+        for name in abandoned {
+            let sql = format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}");
+            tc.checkout.perform(Op::Control { sql: &sql }).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `op` under the transaction's deadline.
+    async fn run(&self, op: Op<'_>) -> Result<Output> {
+        let mut guard = self.conn.lock().await;
+        let tc = &mut *guard;
+        self.ready(tc).await?;
+        let Some(deadline) = self.deadline else {
+            return tc.checkout.perform(op).await;
+        };
+        let id = tc.checkout.id();
+        let raced = {
+            let fut = tc.checkout.perform(op);
+            tokio::pin!(fut);
+            tokio::select! {
+                biased;
+                r = &mut fut => Raced::Done(r),
+                () = tokio::time::sleep_until(deadline) => {
+                    self.db.kill_query(id).await;
+                    // The statement now ends with ER_QUERY_INTERRUPTED.
+                    let finished = tokio::time::timeout(KILL_GRACE, &mut fut).await.is_ok();
+                    Raced::TimedOut { finished }
+                }
+            }
+        };
+        match raced {
+            Raced::Done(Err(e)) if self.deadline_passed() => {
+                // Interrupted just as the deadline passed.
+                tracing::debug!(target: "db_mysql", error = %e, "statement failed at the deadline");
+                self.expire(tc).await;
+                Err(self.timeout_error())
+            }
+            Raced::Done(r) => r,
+            Raced::TimedOut { finished } => {
+                if !finished {
+                    // Still not answering: give the connection up.
+                    tc.checkout.discard();
+                }
+                self.expire(tc).await;
+                Err(self.timeout_error())
+            }
+        }
+    }
+
+    async fn finish(&self, commit: bool) -> Result<()> {
+        let mut guard = self.conn.lock().await;
+        let tc = &mut *guard;
+        if tc.aborted {
+            return if commit {
+                Err(self.timeout_error())
+            } else {
+                Ok(())
+            };
+        }
+        if commit && self.deadline_passed() {
+            self.expire(tc).await;
+            return Err(self.timeout_error());
+        }
+        if tc.checkout.is_poisoned() {
+            // Closing the connection ends the transaction on the server.
+            tc.checkout.discard();
+            return if commit {
+                Err(Error::Internal(
+                    "the transaction's connection was lost to a cancelled statement; \
+                     nothing was committed"
+                        .into(),
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        if commit && let Err(e) = self.ready(tc).await {
+            Self::rollback_now(tc).await;
+            return Err(e);
+        }
+        // COMMIT / ROLLBACK run to completion even past the deadline.
+        let sql = if commit { "COMMIT" } else { "ROLLBACK" };
+        match tc.checkout.perform(Op::Control { sql }).await {
+            Ok(_) => {
+                tc.checkout.in_tx = false;
+                Ok(())
+            }
+            Err(e) => {
+                Self::rollback_now(tc).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn insert_rows(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
+        InsertPlan::new(DatabaseType::Mysql, table, columns, &rows)?;
+        let plan = InsertPlan::new(DatabaseType::Mysql, table, columns, &[])?;
+        let width = columns.len();
+        let max_rows = (dbcore::max_bind_params(DatabaseType::Mysql) / width).clamp(1, BULK_ROWS);
+        // COM_STMT_EXECUTE carries every value; keep well under max_allowed_packet.
+        let budget = (self.db.max_allowed_packet() / 4 * 3)
+            .saturating_sub(16 * 1024)
+            .max(64 * 1024);
+        let mut rows = rows.into_iter().peekable();
+        let mut total = 0;
+        while rows.peek().is_some() {
+            let mut flat = Vec::with_capacity(max_rows.min(rows.len()) * width);
+            let (mut n, mut bytes) = (0usize, 0usize);
+            while n < max_rows {
+                let Some(row) = rows.next_if(|r| n == 0 || bytes + row_size(r) <= budget) else {
+                    break;
+                };
+                bytes += row_size(&row);
+                flat.extend(row);
+                n += 1;
+            }
+            let sql = self.db.prepare(&plan.sql_for(n), flat.len())?;
+            total += self
+                .run(Op::Execute {
+                    sql: &sql,
+                    params: &flat,
+                })
+                .await?
+                .count();
+        }
+        Ok(total)
+    }
+}
+
+/// The bytes one row adds to a `COM_STMT_EXECUTE` packet (an upper estimate).
+fn row_size(row: &[Value]) -> usize {
+    row.iter()
+        .map(|v| {
+            2 + match v {
+                Value::Null => 0,
+                Value::Text(s) => s.len() + 9,
+                Value::Bytes(b) => b.len() + 9,
+                _ => 40,
+            }
+        })
+        .sum()
+}
+
+/// The SQL that opens a transaction with `options`.
+fn begin_sql(options: &TxOptions) -> String {
+    let mut sql = String::new();
+    if let Some(level) = options.isolation {
+        // Applies to the next transaction only: the one started right after it.
+        sql.push_str("SET TRANSACTION ISOLATION LEVEL ");
+        sql.push_str(level.as_sql());
+        sql.push_str("; ");
+    }
+    sql.push_str("START TRANSACTION");
+    if options.read_only {
+        sql.push_str(" READ ONLY");
+    }
+    sql
+}
+
+/// A MySQL / MariaDB transaction ([`Transaction`]), or one of its savepoints.
+///
+/// A savepoint (`depth() > 0`) borrows its parent mutably for `'a`, so the parent cannot
+/// be used until the savepoint is committed (released), rolled back or dropped.
+pub struct MySqlTransaction<'a> {
+    core: Arc<TxCore>,
+    savepoint: Option<String>,
+    depth: u32,
+    finished: bool,
+    _parent: PhantomData<&'a mut ()>,
+}
+
+impl std::fmt::Debug for MySqlTransaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MySqlTransaction")
+            .field("options", &self.core.options)
+            .field("depth", &self.depth)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MySqlTransaction<'static> {
+    /// Takes a connection and starts a transaction on it.
+    pub(crate) async fn begin(db: Arc<Inner>, options: TxOptions) -> Result<Self> {
+        let deadline = options.timeout.map(|t| Instant::now() + t);
+        let mut checkout = db.checkout().await?;
+        // From here on a dropped handle rolls back, even while START TRANSACTION is in
+        // flight (then the connection is closed).
+        checkout.in_tx = true;
+        let sql = begin_sql(&options);
+        if let Err(e) = checkout.perform(Op::Control { sql: &sql }).await {
+            // `SET TRANSACTION` may linger for the next transaction: close it.
+            checkout.discard();
+            return Err(e);
+        }
+        let core = Arc::new(TxCore {
+            db,
+            conn: Mutex::new(TxConn {
+                checkout,
+                aborted: false,
+            }),
+            options,
+            deadline,
+            next_savepoint: AtomicU32::new(1),
+            abandoned: StdMutex::new(Vec::new()),
+            expiry: StdMutex::new(None),
+        });
+        if let Some(deadline) = deadline {
+            let weak = Arc::downgrade(&core);
+            let handle = core
+                .db
+                .shared
+                .runtime
+                .spawn(async move {
+                    tokio::time::sleep_until(deadline).await;
+                    let Some(core) = weak.upgrade() else { return };
+                    let mut tc = core.conn.lock().await;
+                    if tc.checkout.in_tx {
+                        core.expire(&mut tc).await;
+                    }
+                })
+                .abort_handle();
+            if let Ok(mut slot) = core.expiry.lock() {
+                *slot = Some(handle);
+            }
+        }
+        Ok(MySqlTransaction {
+            core,
+            savepoint: None,
+            depth: 0,
+            finished: false,
+            _parent: PhantomData,
+        })
+    }
+
+    /// The bulk path inside this transaction.
+    pub(crate) async fn insert_rows(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
+        self.core.insert_rows(table, columns, rows).await
+    }
+}
+
+impl MySqlTransaction<'_> {
+    async fn end(&mut self, commit: bool) -> Result<()> {
+        self.finished = true;
+        match &self.savepoint {
+            None => self.core.finish(commit).await,
+            Some(name) => {
+                let sql = if commit {
+                    format!("RELEASE SAVEPOINT {name}")
+                } else {
+                    format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+                };
+                self.core.run(Op::Control { sql: &sql }).await.map(drop)
+            }
+        }
+    }
+}
+
+impl Drop for MySqlTransaction<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(name) = self.savepoint.take()
+            && let Ok(mut abandoned) = self.core.abandoned.lock()
+        {
+            // Undone before the parent's next statement (or commit).
+            abandoned.push(name);
+        }
+        // A top-level transaction is rolled back when its connection is released (the
+        // checkout is still marked as inside a transaction).
+    }
+}
+
+#[async_trait]
+impl Executor for MySqlTransaction<'_> {
+    fn database_type(&self) -> DatabaseType {
+        DatabaseType::Mysql
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let sql = self.core.db.prepare(sql, params.len())?;
+        Ok(self
+            .core
+            .run(Op::Execute { sql: &sql, params })
+            .await?
+            .count())
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let sql = self.core.db.prepare(sql, params.len())?;
+        Ok(self.core.run(Op::Query { sql: &sql, params }).await?.rows())
+    }
+
+    async fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.core.db.check_script(sql, true)?;
+        self.core.run(Op::Batch { sql }).await.map(drop)
+    }
+
+    async fn for_each_row(
+        &self,
+        sql: &str,
+        params: &[Value],
+        f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    ) -> Result<u64> {
+        let sql = self.core.db.prepare(sql, params.len())?;
+        Ok(self
+            .core
+            .run(Op::Each {
+                sql: &sql,
+                params,
+                f,
+            })
+            .await?
+            .count())
+    }
+
+    async fn insert_many(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
+        self.core.insert_rows(table, columns, rows).await
+    }
+}
+
+#[async_trait]
+impl Transaction for MySqlTransaction<'_> {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.end(true).await
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<()> {
+        self.end(false).await
+    }
+
+    async fn savepoint(&mut self) -> Result<Box<dyn Transaction + '_>> {
+        let n = self.core.next_savepoint.fetch_add(1, Ordering::Relaxed);
+        let name = format!("dblayer_sp_{n}");
+        self.core
+            .run(Op::Control {
+                sql: &format!("SAVEPOINT {name}"),
+            })
+            .await?;
+        Ok(Box::new(MySqlTransaction {
+            core: Arc::clone(&self.core),
+            savepoint: Some(name),
+            depth: self.depth + 1,
+            finished: false,
+            _parent: PhantomData,
+        }))
+    }
+
+    fn options(&self) -> &TxOptions {
+        &self.core.options
+    }
+
+    fn depth(&self) -> u32 {
+        self.depth
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbcore::IsolationLevel;
+
+    #[test]
+    fn begin_statements() {
+        assert_eq!(begin_sql(&TxOptions::new()), "START TRANSACTION");
+        assert_eq!(
+            begin_sql(&TxOptions::read_only_tx()),
+            "START TRANSACTION READ ONLY"
+        );
+        assert_eq!(
+            begin_sql(&TxOptions::new().isolation(IsolationLevel::Serializable)),
+            "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE; START TRANSACTION"
+        );
+    }
+
+    #[test]
+    fn row_sizes() {
+        assert_eq!(
+            row_size(&[Value::Null, Value::Text("abc".into())]),
+            2 + 2 + 12
+        );
+    }
+}

@@ -1,0 +1,562 @@
+//! Conversions between [`dbcore::Value`] and MySQL values, driven by column metadata.
+//!
+//! | MySQL column | `Value` |
+//! |---|---|
+//! | TINYINT..BIGINT, YEAR | `Int` (TINYINT(1) / BOOLEAN too: `row.get::<bool>` reads 0/1) |
+//! | BIGINT UNSIGNED | `Int` when it fits, else a decode error naming the column |
+//! | BIT(1) | `Bool`; wider BIT(n) `Int` |
+//! | FLOAT, DOUBLE | `Float` |
+//! | DECIMAL | `Text` (exact digits, never rounded through a float) |
+//! | CHAR, VARCHAR, TEXT, ENUM, SET | `Text` (UTF-8 checked) |
+//! | BINARY, VARBINARY, BLOB, GEOMETRY | `Bytes` |
+//! | JSON | `Json` with the `json` feature, else `Text` |
+//! | DATE, DATETIME, TIMESTAMP, TIME | `Date` / `DateTime` / `Time` with the `chrono` feature and `parseTime: true`, else text |
+
+use std::fmt::Write as _;
+
+use dbcore::{Columns, Error, Row, Value};
+use mysql_async::Value as My;
+use mysql_async::consts::{ColumnFlags, ColumnType};
+
+/// The binary collation number: a string column with it holds bytes, not text.
+const BINARY_CHARSET: u16 = 63;
+
+/// Converts the caller's parameters, already in the order the `?` placeholders need,
+/// into MySQL values. `positions` are the caller's 0-based parameter indexes (for errors).
+pub(crate) fn to_params(
+    values: &[&Value],
+    positions: &[usize],
+    zone: Option<i32>,
+) -> Result<Vec<My>, Error> {
+    values
+        .iter()
+        .zip(positions)
+        .map(|(v, &pos)| to_mysql(v, zone).map_err(|m| Error::parameter(pos + 1, m)))
+        .collect()
+}
+
+/// One value as a MySQL parameter. `zone` is the session's UTC offset in minutes when it
+/// is fixed (needed to bind `Value::Timestamp`).
+pub(crate) fn to_mysql(value: &Value, zone: Option<i32>) -> Result<My, String> {
+    let _ = zone;
+    Ok(match value {
+        Value::Null => My::NULL,
+        Value::Bool(b) => My::Int(i64::from(*b)),
+        Value::Int(i) => My::Int(*i),
+        Value::Float(f) => My::Double(*f),
+        Value::Text(s) => My::Bytes(s.as_bytes().to_vec()),
+        Value::Bytes(b) => My::Bytes(b.clone()),
+        #[cfg(feature = "json")]
+        Value::Json(j) => My::Bytes(j.to_string().into_bytes()),
+        #[cfg(feature = "uuid")]
+        Value::Uuid(u) => My::Bytes(u.hyphenated().to_string().into_bytes()),
+        #[cfg(feature = "chrono")]
+        Value::Date(d) => chrono_support::date(d),
+        #[cfg(feature = "chrono")]
+        Value::Time(t) => chrono_support::time(t),
+        #[cfg(feature = "chrono")]
+        Value::DateTime(t) => chrono_support::datetime(t),
+        #[cfg(feature = "chrono")]
+        Value::Timestamp(t) => {
+            let Some(minutes) = zone else {
+                return Err(
+                    "a Timestamp needs the session time zone (loc) to be UTC, Local or \
+                            a fixed offset; with an IANA name bind a DateTime in that zone"
+                        .into(),
+                );
+            };
+            let local = t.naive_utc() + chrono::Duration::minutes(i64::from(minutes));
+            chrono_support::datetime(&local)
+        }
+        #[allow(unreachable_patterns)]
+        other => return Err(format!("{} values are not supported", other.type_name())),
+    })
+}
+
+/// How a column's values are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Int,
+    UInt,
+    Float,
+    Decimal,
+    Text,
+    Bytes,
+    Bit { width: u32 },
+    Json,
+    Date,
+    DateTime { decimals: u8 },
+    Time { decimals: u8 },
+}
+
+impl Kind {
+    fn of(column: &mysql_async::Column) -> Kind {
+        use ColumnType::*;
+        let binary = column.character_set() == BINARY_CHARSET;
+        let unsigned = column.flags().contains(ColumnFlags::UNSIGNED_FLAG);
+        match column.column_type() {
+            MYSQL_TYPE_LONGLONG if unsigned => Kind::UInt,
+            MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_LONG | MYSQL_TYPE_INT24
+            | MYSQL_TYPE_LONGLONG | MYSQL_TYPE_YEAR => Kind::Int,
+            MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE => Kind::Float,
+            MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => Kind::Decimal,
+            MYSQL_TYPE_BIT => Kind::Bit {
+                width: column.column_length(),
+            },
+            MYSQL_TYPE_JSON => Kind::Json,
+            MYSQL_TYPE_DATE | MYSQL_TYPE_NEWDATE => Kind::Date,
+            MYSQL_TYPE_DATETIME
+            | MYSQL_TYPE_DATETIME2
+            | MYSQL_TYPE_TIMESTAMP
+            | MYSQL_TYPE_TIMESTAMP2 => Kind::DateTime {
+                decimals: column.decimals(),
+            },
+            MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => Kind::Time {
+                decimals: column.decimals(),
+            },
+            MYSQL_TYPE_GEOMETRY => Kind::Bytes,
+            _ if binary => Kind::Bytes,
+            _ => Kind::Text,
+        }
+    }
+
+    fn sql_name(self) -> &'static str {
+        match self {
+            Kind::Int => "integer",
+            Kind::UInt => "BIGINT UNSIGNED",
+            Kind::Float => "FLOAT/DOUBLE",
+            Kind::Decimal => "DECIMAL",
+            Kind::Text => "text",
+            Kind::Bytes => "binary",
+            Kind::Bit { .. } => "BIT",
+            Kind::Json => "JSON",
+            Kind::Date => "DATE",
+            Kind::DateTime { .. } => "DATETIME/TIMESTAMP",
+            Kind::Time { .. } => "TIME",
+        }
+    }
+}
+
+/// Reads the rows of one result set: column names shared by every row, a kind per column.
+#[derive(Debug)]
+pub(crate) struct Decoder {
+    names: Columns,
+    kinds: Vec<Kind>,
+    #[cfg_attr(not(feature = "chrono"), allow(dead_code))]
+    parse_time: bool,
+}
+
+impl Decoder {
+    pub(crate) fn new(columns: &[mysql_async::Column], parse_time: bool) -> Self {
+        let names: Vec<String> = columns.iter().map(|c| c.name_str().into_owned()).collect();
+        Decoder {
+            names: names.into(),
+            kinds: columns.iter().map(Kind::of).collect(),
+            parse_time,
+        }
+    }
+
+    /// Converts one native row.
+    pub(crate) fn row(&self, row: mysql_async::Row) -> Result<Row, Error> {
+        let raw = row.unwrap();
+        let mut values = Vec::with_capacity(raw.len());
+        for (i, v) in raw.into_iter().enumerate() {
+            let kind = self.kinds.get(i).copied().unwrap_or(Kind::Bytes);
+            values.push(self.value(v, kind).map_err(|message| {
+                Error::Decode {
+                    column: self
+                        .names
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{i}")),
+                    message: format!("{} column: {message}", kind.sql_name()),
+                }
+            })?);
+        }
+        Ok(Row::new(self.names.clone(), values))
+    }
+
+    fn value(&self, v: My, kind: Kind) -> Result<Value, String> {
+        Ok(match v {
+            My::NULL => Value::Null,
+            My::Int(i) => Value::Int(i),
+            My::UInt(u) => Value::Int(unsigned(u)?),
+            // Through the shortest decimal form, so FLOAT 0.1 reads as 0.1, not 0.100000001.
+            My::Float(f) => Value::Float(f.to_string().parse().unwrap_or(f64::from(f))),
+            My::Double(d) => Value::Float(d),
+            My::Bytes(b) => self.bytes(b, kind)?,
+            My::Date(y, mo, d, h, mi, s, us) => {
+                self.date(kind, [y, mo.into(), d.into()], [h, mi, s], us)
+            }
+            My::Time(neg, days, h, mi, s, us) => self.time(kind, neg, days, [h, mi, s], us),
+        })
+    }
+
+    /// A value that arrived as bytes: every string-like column, DECIMAL, BIT, JSON, and
+    /// every column of a text-protocol result.
+    fn bytes(&self, b: Vec<u8>, kind: Kind) -> Result<Value, String> {
+        Ok(match kind {
+            Kind::Bytes => Value::Bytes(b),
+            Kind::Text | Kind::Decimal => Value::Text(utf8(b)?),
+            Kind::Int => {
+                let s = utf8(b)?;
+                Value::Int(
+                    s.parse()
+                        .map_err(|_| format!("cannot read {s:?} as an integer (i64)"))?,
+                )
+            }
+            Kind::UInt => {
+                let s = utf8(b)?;
+                let u: u64 = s
+                    .parse()
+                    .map_err(|_| format!("cannot read {s:?} as BIGINT UNSIGNED"))?;
+                Value::Int(unsigned(u)?)
+            }
+            Kind::Float => {
+                let s = utf8(b)?;
+                Value::Float(
+                    s.parse()
+                        .map_err(|_| format!("cannot read {s:?} as a float (f64)"))?,
+                )
+            }
+            Kind::Bit { width } => {
+                if b.len() > 8 {
+                    return Err(format!(
+                        "BIT value of {} bytes does not fit in i64",
+                        b.len()
+                    ));
+                }
+                let n = b
+                    .iter()
+                    .fold(0u64, |acc, byte| (acc << 8) | u64::from(*byte));
+                if width == 1 {
+                    Value::Bool(n != 0)
+                } else {
+                    Value::Int(unsigned(n)?)
+                }
+            }
+            Kind::Json => json(b)?,
+            Kind::Date | Kind::DateTime { .. } | Kind::Time { .. } => {
+                let s = utf8(b)?;
+                self.temporal_text(kind, s)
+            }
+        })
+    }
+
+    #[cfg_attr(not(feature = "chrono"), allow(clippy::unused_self))]
+    fn date(&self, kind: Kind, ymd: [u16; 3], hms: [u8; 3], micros: u32) -> Value {
+        #[cfg(feature = "chrono")]
+        if self.parse_time
+            && let Some(v) = chrono_support::read_date(kind, ymd, hms, micros)
+        {
+            return v;
+        }
+        Value::Text(format_date(kind, ymd, hms, micros))
+    }
+
+    #[cfg_attr(not(feature = "chrono"), allow(clippy::unused_self))]
+    fn time(&self, kind: Kind, negative: bool, days: u32, hms: [u8; 3], micros: u32) -> Value {
+        #[cfg(feature = "chrono")]
+        if self.parse_time
+            && !negative
+            && days == 0
+            && let Some(t) = chrono::NaiveTime::from_hms_micro_opt(
+                hms[0].into(),
+                hms[1].into(),
+                hms[2].into(),
+                micros,
+            )
+        {
+            return Value::Time(t);
+        }
+        let decimals = match kind {
+            Kind::Time { decimals } => decimals,
+            _ => 0,
+        };
+        let mut s = String::new();
+        if negative {
+            s.push('-');
+        }
+        let hours = u64::from(days) * 24 + u64::from(hms[0]);
+        let _ = write!(s, "{hours:02}:{:02}:{:02}", hms[1], hms[2]);
+        push_fraction(&mut s, micros, decimals);
+        Value::Text(s)
+    }
+
+    /// A date/time column read through the text protocol.
+    fn temporal_text(&self, kind: Kind, s: String) -> Value {
+        #[cfg(feature = "chrono")]
+        if self.parse_time
+            && let Some(v) = chrono_support::parse_text(kind, &s)
+        {
+            return v;
+        }
+        let _ = kind;
+        Value::Text(s)
+    }
+}
+
+fn unsigned(u: u64) -> Result<i64, String> {
+    i64::try_from(u).map_err(|_| {
+        format!(
+            "BIGINT UNSIGNED value {u} does not fit in a signed 64-bit integer (Value::Int, i64); \
+             CAST it to CHAR or DECIMAL in the query to read it as text"
+        )
+    })
+}
+
+fn utf8(b: Vec<u8>) -> Result<String, String> {
+    String::from_utf8(b).map_err(|e| {
+        format!(
+            "text is not valid UTF-8 ({}); read the column as bytes with CAST(... AS BINARY)",
+            e.utf8_error()
+        )
+    })
+}
+
+#[cfg(feature = "json")]
+fn json(b: Vec<u8>) -> Result<Value, String> {
+    serde_json::from_slice(&b)
+        .map(Value::Json)
+        .map_err(|e| format!("JSON column holds invalid JSON: {e}"))
+}
+
+#[cfg(not(feature = "json"))]
+fn json(b: Vec<u8>) -> Result<Value, String> {
+    utf8(b).map(Value::Text)
+}
+
+fn push_fraction(s: &mut String, micros: u32, decimals: u8) {
+    let digits = usize::from(decimals.min(6));
+    if digits > 0 {
+        let all = format!("{micros:06}");
+        s.push('.');
+        s.push_str(&all[..digits]);
+    } else if micros != 0 && decimals == 0 {
+        // Computed values without column metadata: keep what the server sent.
+        let _ = write!(s, ".{micros:06}");
+    }
+}
+
+/// `YYYY-MM-DD` for DATE, `YYYY-MM-DD HH:MM:SS[.ffffff]` for DATETIME / TIMESTAMP.
+fn format_date(kind: Kind, ymd: [u16; 3], hms: [u8; 3], micros: u32) -> String {
+    let mut s = format!("{:04}-{:02}-{:02}", ymd[0], ymd[1], ymd[2]);
+    if kind != Kind::Date {
+        let _ = write!(s, " {:02}:{:02}:{:02}", hms[0], hms[1], hms[2]);
+        let decimals = match kind {
+            Kind::DateTime { decimals } => decimals,
+            _ => 0,
+        };
+        push_fraction(&mut s, micros, decimals);
+    }
+    s
+}
+
+#[cfg(feature = "chrono")]
+mod chrono_support {
+    use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+    use dbcore::Value;
+    use mysql_async::Value as My;
+
+    use super::Kind;
+
+    fn narrow(n: u32) -> u8 {
+        u8::try_from(n).unwrap_or(u8::MAX)
+    }
+
+    pub(super) fn date(d: &NaiveDate) -> My {
+        My::Date(
+            u16::try_from(d.year()).unwrap_or(0),
+            narrow(d.month()),
+            narrow(d.day()),
+            0,
+            0,
+            0,
+            0,
+        )
+    }
+
+    pub(super) fn time(t: &NaiveTime) -> My {
+        My::Time(
+            false,
+            0,
+            narrow(t.hour()),
+            narrow(t.minute()),
+            narrow(t.second()),
+            t.nanosecond() / 1000,
+        )
+    }
+
+    pub(super) fn datetime(t: &NaiveDateTime) -> My {
+        My::Date(
+            u16::try_from(t.year()).unwrap_or(0),
+            narrow(t.month()),
+            narrow(t.day()),
+            narrow(t.hour()),
+            narrow(t.minute()),
+            narrow(t.second()),
+            t.nanosecond() / 1000,
+        )
+    }
+
+    /// `None` for values chrono cannot hold (zero dates `0000-00-00`): read as text.
+    pub(super) fn read_date(kind: Kind, ymd: [u16; 3], hms: [u8; 3], micros: u32) -> Option<Value> {
+        let date = NaiveDate::from_ymd_opt(i32::from(ymd[0]), ymd[1].into(), ymd[2].into())?;
+        if kind == Kind::Date {
+            return Some(Value::Date(date));
+        }
+        let time =
+            NaiveTime::from_hms_micro_opt(hms[0].into(), hms[1].into(), hms[2].into(), micros)?;
+        Some(Value::DateTime(date.and_time(time)))
+    }
+
+    pub(super) fn parse_text(kind: Kind, s: &str) -> Option<Value> {
+        match kind {
+            Kind::Date => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .map(Value::Date),
+            Kind::DateTime { .. } => NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(Value::DateTime),
+            Kind::Time { .. } => NaiveTime::parse_from_str(s, "%H:%M:%S%.f")
+                .ok()
+                .map(Value::Time),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may panic on failure
+mod tests {
+    use super::*;
+
+    fn decoder(parse_time: bool) -> Decoder {
+        Decoder {
+            names: vec!["c".to_owned()].into(),
+            kinds: vec![Kind::Text],
+            parse_time,
+        }
+    }
+
+    #[test]
+    fn unsigned_overflow_names_both_types() {
+        let d = decoder(true);
+        assert_eq!(d.value(My::UInt(5), Kind::UInt).unwrap(), Value::Int(5));
+        let msg = d.value(My::UInt(u64::MAX), Kind::UInt).unwrap_err();
+        assert!(
+            msg.contains("BIGINT UNSIGNED value 18446744073709551615"),
+            "{msg}"
+        );
+        assert!(msg.contains("i64"), "{msg}");
+        let msg = d
+            .value(My::Bytes(b"18446744073709551615".to_vec()), Kind::UInt)
+            .unwrap_err();
+        assert!(msg.contains("does not fit"), "{msg}");
+    }
+
+    #[test]
+    fn bytes_by_kind() {
+        let d = decoder(false);
+        assert_eq!(
+            d.value(My::Bytes(b"12.50".to_vec()), Kind::Decimal)
+                .unwrap(),
+            Value::Text("12.50".into())
+        );
+        assert_eq!(
+            d.value(My::Bytes(vec![1]), Kind::Bit { width: 1 }).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            d.value(My::Bytes(vec![1, 2]), Kind::Bit { width: 16 })
+                .unwrap(),
+            Value::Int(258)
+        );
+        assert_eq!(
+            d.value(My::Bytes(vec![0xff]), Kind::Bytes).unwrap(),
+            Value::Bytes(vec![0xff])
+        );
+        assert!(
+            d.value(My::Bytes(vec![0xff]), Kind::Text)
+                .unwrap_err()
+                .contains("UTF-8")
+        );
+        assert_eq!(
+            d.value(My::Bytes(b"-42".to_vec()), Kind::Int).unwrap(),
+            Value::Int(-42)
+        );
+        assert_eq!(
+            d.value(My::Float(0.1), Kind::Float).unwrap(),
+            Value::Float(0.1)
+        );
+    }
+
+    #[test]
+    fn dates_as_text_without_parse_time() {
+        let d = decoder(false);
+        assert_eq!(
+            d.value(My::Date(2024, 2, 29, 0, 0, 0, 0), Kind::Date)
+                .unwrap(),
+            Value::Text("2024-02-29".into())
+        );
+        assert_eq!(
+            d.value(
+                My::Date(2024, 2, 29, 13, 5, 9, 120_000),
+                Kind::DateTime { decimals: 3 }
+            )
+            .unwrap(),
+            Value::Text("2024-02-29 13:05:09.120".into())
+        );
+        assert_eq!(
+            d.value(
+                My::Date(2024, 2, 29, 13, 5, 9, 0),
+                Kind::DateTime { decimals: 0 }
+            )
+            .unwrap(),
+            Value::Text("2024-02-29 13:05:09".into())
+        );
+        assert_eq!(
+            d.value(My::Time(true, 1, 2, 3, 4, 0), Kind::Time { decimals: 0 })
+                .unwrap(),
+            Value::Text("-26:03:04".into())
+        );
+    }
+
+    #[cfg(feature = "chrono")]
+    #[test]
+    fn dates_with_parse_time() {
+        let d = decoder(true);
+        let v = d
+            .value(
+                My::Date(2024, 2, 29, 13, 5, 9, 5),
+                Kind::DateTime { decimals: 6 },
+            )
+            .unwrap();
+        assert_eq!(v.to_string(), "2024-02-29 13:05:09.000005");
+        // A zero date cannot be a chrono value: it stays text.
+        assert_eq!(
+            d.value(
+                My::Date(0, 0, 0, 0, 0, 0, 0),
+                Kind::DateTime { decimals: 0 }
+            )
+            .unwrap(),
+            Value::Text("0000-00-00 00:00:00".into())
+        );
+        assert!(matches!(
+            d.value(My::Bytes(b"2024-01-02".to_vec()), Kind::Date)
+                .unwrap(),
+            Value::Date(_)
+        ));
+    }
+
+    #[test]
+    fn params_convert() {
+        let p = to_params(
+            &[&Value::Bool(true), &Value::Text("x".into())],
+            &[1, 0],
+            None,
+        )
+        .unwrap();
+        assert_eq!(p, vec![My::Int(1), My::Bytes(b"x".to_vec())]);
+    }
+}

@@ -1,0 +1,700 @@
+//! MySQL / MariaDB-specific behaviour against a real server (`DB_TEST_MYSQL_URL`, default
+//! `mysql://root@127.0.0.1:3306/test`): connection hygiene, KILL QUERY on timeouts,
+//! smuggled statements, LOCAL INFILE, decode errors, connect retry and errors, load.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use db_mysql::{
+    Database, ErrorKind, Executor, MySqlConfig, MySqlDatabase, TxOptions, Value, params,
+};
+use dbcore::{ConnectOptions, DatabaseConfig, Driver, Secret};
+
+fn base_config() -> MySqlConfig {
+    let url = std::env::var("DB_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned());
+    let rest = url
+        .strip_prefix("mysql://")
+        .or_else(|| url.strip_prefix("mariadb://"))
+        .expect("DB_TEST_MYSQL_URL must start with mysql://");
+    let rest = rest.split('?').next().unwrap_or(rest);
+    let (userinfo, hostpart) = rest.rsplit_once('@').unwrap_or(("root", rest));
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let (hostport, name) = hostpart.split_once('/').unwrap_or((hostpart, "test"));
+    let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "3306"));
+    MySqlConfig::default()
+        .with_host(host)
+        .with_port(port.parse::<u16>().expect("port"))
+        .with_username(user)
+        .with_password(Secret::new(pass))
+        .with_name(name)
+        .with_health_check_interval(Duration::ZERO)
+        .with_timeout(Duration::from_secs(10))
+}
+
+fn pool_config(max_open: u32) -> MySqlConfig {
+    base_config()
+        .with_max_open_conns(max_open)
+        .with_max_idle_conns(max_open)
+}
+
+async fn connect(max_open: u32) -> MySqlDatabase {
+    MySqlDatabase::connect(&pool_config(max_open))
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the MySQL test server: {e}"))
+}
+
+fn table(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "dbm_{tag}_{}_{}_{:04x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        fastrand_u16()
+    )
+}
+
+fn fastrand_u16() -> u16 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    (nanos >> 8) as u16
+}
+
+async fn in_transaction(db: &dyn Executor) -> i64 {
+    let row = db
+        .query_one("SELECT @@in_transaction AS t", &[])
+        .await
+        .expect("@@in_transaction");
+    row.get::<i64>("t").expect("int")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_transaction_leaves_a_clean_connection() {
+    let db = connect(1).await;
+    let t = table("drop");
+    db.execute(&format!("CREATE TABLE {t} (id INT PRIMARY KEY)"), &[])
+        .await
+        .unwrap();
+    let server_id = db
+        .query_one("SELECT CONNECTION_ID() AS id", &[])
+        .await
+        .unwrap()
+        .get::<i64>("id")
+        .unwrap();
+
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    tx.execute(&format!("INSERT INTO {t} VALUES (1)"), &[])
+        .await
+        .unwrap();
+    assert_eq!(in_transaction(&*tx).await, 1);
+    drop(tx);
+
+    // The only connection of the pool comes back rolled back, and is the same session.
+    let row = db
+        .query_one("SELECT CONNECTION_ID() AS id, @@in_transaction AS t", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<i64>("id").unwrap(),
+        server_id,
+        "reused, not replaced"
+    );
+    assert_eq!(row.get::<i64>("t").unwrap(), 0, "no transaction left open");
+    let n = db
+        .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(n.get::<i64>(0).unwrap(), 0);
+    // Autocommit writes from the pool are visible from another session at once.
+    db.execute(&format!("INSERT INTO {t} VALUES (2)"), &[])
+        .await
+        .unwrap();
+    let other = connect(1).await;
+    let n = other
+        .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(n.get::<i64>(0).unwrap(), 1);
+
+    // A future cancelled in the middle of a statement inside a transaction: the
+    // connection is closed, not reused.
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    tx.execute(&format!("INSERT INTO {t} VALUES (3)"), &[])
+        .await
+        .unwrap();
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(200), tx.query("SELECT SLEEP(5)", &[])).await;
+    assert!(cancelled.is_err());
+    drop(tx);
+    let row = db
+        .query_one("SELECT CONNECTION_ID() AS id, @@in_transaction AS t", &[])
+        .await
+        .unwrap();
+    assert_ne!(
+        row.get::<i64>("id").unwrap(),
+        server_id,
+        "the cut-off connection was closed"
+    );
+    assert_eq!(row.get::<i64>("t").unwrap(), 0);
+    assert!(db.layer_discards() >= 1);
+    let n = other
+        .query_one(&format!("SELECT count(*) FROM {t} WHERE id = 3"), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        n.get::<i64>(0).unwrap(),
+        0,
+        "the cut-off transaction did not commit"
+    );
+    // The cut-off session is killed on the server, not left sleeping with its locks.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let alive = other
+            .query_one(
+                "SELECT count(*) FROM information_schema.processlist WHERE id = $1",
+                &params![server_id],
+            )
+            .await
+            .unwrap()
+            .get::<i64>(0)
+            .unwrap();
+        if alive == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "session {server_id} still alive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+    other.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_changes_are_reset_before_reuse() {
+    let db = connect(1).await;
+    db.execute("SET @dblayer_x = 42", &[]).await.unwrap();
+    db.execute("SET time_zone = '+09:00'", &[]).await.unwrap();
+    let row = db
+        .query_one(
+            "SELECT @dblayer_x AS x, @@time_zone AS tz, @@character_set_client AS cs",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<Option<i64>>("x").unwrap(), None);
+    assert_eq!(row.get::<String>("tz").unwrap(), "+00:00");
+    assert_eq!(row.get::<String>("cs").unwrap(), "utf8mb4");
+    assert!(db.session_resets() >= 2);
+    // Plain queries do not reset.
+    let before = db.session_resets();
+    for _ in 0..5 {
+        db.query("SELECT 1", &[]).await.unwrap();
+    }
+    assert_eq!(db.session_resets(), before);
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charset_and_time_zone_on_every_connection() {
+    let cfg = pool_config(3).with_loc("+05:30").with_charset("utf8mb4");
+    let db = MySqlDatabase::connect(&cfg).await.unwrap();
+    let t1 = db.begin(TxOptions::new()).await.unwrap();
+    let t2 = db.begin(TxOptions::new()).await.unwrap();
+    for exec in [&*t1 as &dyn Executor, &*t2, &db] {
+        let row = exec
+            .query_one(
+                "SELECT @@time_zone AS tz, @@character_set_connection AS cs",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<String>("tz").unwrap(), "+05:30");
+        assert_eq!(row.get::<String>("cs").unwrap(), "utf8mb4");
+    }
+    drop((t1, t2));
+    db.close(Duration::from_secs(5)).await.unwrap();
+
+    // An IANA zone the server does not know is a configuration error, after one attempt.
+    let cfg = pool_config(1)
+        .with_loc("Mars/Olympus_Mons")
+        .with_max_retries(3)
+        .with_retry_delay(Duration::from_millis(10));
+    let err = MySqlDatabase::connect(&cfg).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("database.mysql.loc"), "{msg}");
+    assert!(msg.contains("after 1 attempt"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_kills_the_running_query() {
+    let db = connect(2).await;
+    let marker = format!("dblayer_kill_{}", std::process::id());
+    let tx = db
+        .begin(TxOptions::new().timeout(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = tx
+        .query(&format!("SELECT SLEEP(30) AS {marker}"), &[])
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    // The transaction refuses further work.
+    let err = tx.query("SELECT 1", &[]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    drop(tx);
+    // Nothing runs the sleep on the server any more.
+    let other = connect(1).await;
+    let running = other
+        .query_one(
+            "SELECT count(*) AS n FROM information_schema.processlist \
+             WHERE info LIKE $1 AND id <> CONNECTION_ID()",
+            &params![format!("%{marker}%")],
+        )
+        .await
+        .unwrap()
+        .get::<i64>("n")
+        .unwrap();
+    assert_eq!(running, 0, "the timed-out statement is still running");
+    // The pool is usable and clean.
+    assert_eq!(in_transaction(&db).await, 0);
+    db.close(Duration::from_secs(5)).await.unwrap();
+    other.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smuggled_statements_never_run() {
+    let db = connect(2).await;
+    let t = table("smuggle");
+    db.execute(
+        &format!("CREATE TABLE {t} (id INT PRIMARY KEY, s TEXT)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    for sql in [
+        format!("INSERT INTO {t} VALUES (1, 'x'); DROP TABLE {t}"),
+        // MySQL reads \' as an escaped quote: the statement really ends after 'a\''.
+        format!("INSERT INTO {t} VALUES (2, 'a\\''); DROP TABLE {t}; -- ')"),
+        format!("INSERT INTO {t} VALUES (3, 'x') # ; DROP TABLE {t}\n; DROP TABLE {t}"),
+        format!("SELECT 1; DROP TABLE {t}"),
+    ] {
+        let err = db.execute(&sql, &[]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Syntax, "{sql}: {err}");
+    }
+    // With parameters too.
+    let err = db
+        .execute(
+            &format!("INSERT INTO {t} VALUES ($1, $2); DELETE FROM {t}"),
+            &params![4, "y"],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Syntax, "{err}");
+    let n = db
+        .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        n.get::<i64>(0).unwrap(),
+        0,
+        "the table exists and nothing ran"
+    );
+    // A parameter holding SQL is only data.
+    db.execute(
+        &format!("INSERT INTO {t} VALUES ($1, $2)"),
+        &params![5, format!("'); DROP TABLE {t}; --")],
+    )
+    .await
+    .unwrap();
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_data_local_infile_is_refused() {
+    let db = connect(1).await;
+    let t = table("infile");
+    db.execute(&format!("CREATE TABLE {t} (line TEXT)"), &[])
+        .await
+        .unwrap();
+    let load = format!("LOAD DATA LOCAL INFILE '/etc/passwd' INTO TABLE {t}");
+    let err = db.execute(&load, &[]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains("LOAD DATA LOCAL INFILE"), "{err}");
+    let err = db.execute_batch(&format!("{load};")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    let err = db
+        .execute(
+            &format!("LOAD /* x */ DATA LOW_PRIORITY LOCAL INFILE '/etc/passwd' INTO TABLE {t}"),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    // Even if a server asks for a file, mysql_async has no handler: nothing is sent.
+    let n = db
+        .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(n.get::<i64>(0).unwrap(), 0);
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn value_mapping() {
+    let db = connect(1).await;
+    let err = db
+        .query("SELECT CAST(18446744073709551615 AS UNSIGNED) AS big", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("column big"), "{msg}");
+    assert!(msg.contains("BIGINT UNSIGNED"), "{msg}");
+    assert!(msg.contains("i64"), "{msg}");
+    // The connection stays usable after the decode error.
+    let row = db
+        .query_one(
+            "SELECT CAST(9223372036854775807 AS UNSIGNED) AS max_fit, CAST(1.50 AS DECIMAL(5,2)) AS d, \
+             TRUE AS b, b'1' AS bit1, x'00ff' AS bin, 'é' AS txt, NULL AS n",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<i64>("max_fit").unwrap(), i64::MAX);
+    assert_eq!(row.get::<String>("d").unwrap(), "1.50");
+    assert!(row.get::<bool>("b").unwrap());
+    assert_eq!(row.get::<Vec<u8>>("bin").unwrap(), vec![0, 0xff]);
+    assert_eq!(row.get::<String>("txt").unwrap(), "é");
+    assert_eq!(row.get::<Option<i64>>("n").unwrap(), None);
+
+    let t = table("types");
+    db.execute(
+        &format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, flag TINYINT(1), bit1 BIT(1), u BIGINT UNSIGNED, \
+             dt DATETIME(3), d DATE, dec_ DECIMAL(20,4), blob_ LONGBLOB, f FLOAT)"
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        &format!("INSERT INTO {t} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+        &params![
+            1,
+            true,
+            true,
+            7,
+            "2024-02-29 13:05:09.120",
+            "2024-02-29",
+            "12345.6789",
+            vec![1u8, 2, 3],
+            0.5
+        ],
+    )
+    .await
+    .unwrap();
+    let row = db
+        .query_one(&format!("SELECT * FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<Value>("flag").unwrap(), Value::Int(1));
+    assert!(row.get::<bool>("flag").unwrap(), "TINYINT(1) reads as bool");
+    assert_eq!(row.get::<Value>("bit1").unwrap(), Value::Bool(true));
+    assert_eq!(row.get::<i64>("u").unwrap(), 7);
+    assert_eq!(row.get::<String>("dec_").unwrap(), "12345.6789");
+    assert_eq!(row.get::<Vec<u8>>("blob_").unwrap(), vec![1, 2, 3]);
+    assert_eq!(row.get::<f64>("f").unwrap(), 0.5);
+    #[cfg(not(feature = "chrono"))]
+    {
+        assert_eq!(row.get::<String>("dt").unwrap(), "2024-02-29 13:05:09.120");
+        assert_eq!(row.get::<String>("d").unwrap(), "2024-02-29");
+    }
+    #[cfg(feature = "chrono")]
+    {
+        let dt = row.get::<Value>("dt").unwrap();
+        assert!(matches!(dt, Value::DateTime(_)), "{dt:?}");
+        assert_eq!(dt.to_string(), "2024-02-29 13:05:09.120");
+        assert!(matches!(row.get::<Value>("d").unwrap(), Value::Date(_)));
+    }
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+
+    // parseTime: false reads dates as text whatever the features.
+    let db = MySqlDatabase::connect(&pool_config(1).with_parse_time(false))
+        .await
+        .unwrap();
+    let row = db
+        .query_one(
+            "SELECT CAST('2024-01-02 03:04:05' AS DATETIME) AS dt, DATE('2024-01-02') AS d",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String>("dt").unwrap(), "2024-01-02 03:04:05");
+    assert_eq!(row.get::<String>("d").unwrap(), "2024-01-02");
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_connect_errors_fail_after_one_attempt() {
+    let retries = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&retries);
+    let options = ConnectOptions::new().on_retry(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+    });
+    let cfg = pool_config(1)
+        .with_name("dblayer_no_such_database")
+        .with_max_retries(3)
+        .with_retry_delay(Duration::from_millis(10));
+    let err = MySqlDatabase::connect_with(&cfg, &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownDatabase, "{err}");
+    assert_eq!(err.code(), Some("1049"));
+    assert!(err.to_string().contains("after 1 attempt(s)"), "{err}");
+    assert_eq!(retries.load(Ordering::SeqCst), 0);
+
+    // A wrong password (1045) and an unknown user (MariaDB: 1698).
+    for (user, code) in [
+        (base_config().username, "1045"),
+        ("dblayer_nobody".into(), "1698"),
+    ] {
+        let cfg = pool_config(1)
+            .with_username(user)
+            .with_password(Secret::new("sentinel-password-4711"))
+            .with_max_retries(3)
+            .with_retry_delay(Duration::from_millis(10));
+        let err = MySqlDatabase::connect_with(&cfg, &options)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+        if err.code() != Some("1698") {
+            assert_eq!(err.code(), Some(code), "{err}");
+        }
+        assert!(err.to_string().contains("after 1 attempt(s)"), "{err}");
+        assert!(!format!("{err} {err:?}").contains("sentinel-password-4711"));
+        assert_eq!(retries.load(Ordering::SeqCst), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_listening_retries_then_names_the_attempts() {
+    // A port that was free a moment ago.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    let retries = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&retries);
+    let options = ConnectOptions::new().on_retry(move |_| {
+        counted.fetch_add(1, Ordering::SeqCst);
+    });
+    let cfg = pool_config(1)
+        .with_host("127.0.0.1")
+        .with_port(port)
+        .with_max_retries(2)
+        .with_retry_delay(Duration::from_millis(20))
+        .with_timeout(Duration::from_secs(2));
+    let started = Instant::now();
+    let err = MySqlDatabase::connect_with(&cfg, &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("after 3 attempt(s)"), "{msg}");
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert_eq!(retries.load(Ordering::SeqCst), 2);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_tasks_on_a_small_pool_all_complete() {
+    let db = Arc::new(connect(5).await);
+    let t = table("load");
+    db.execute(
+        &format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let db = Arc::clone(&db);
+            let t = t.clone();
+            tokio::spawn(async move {
+                db.execute(
+                    &format!("INSERT INTO {t} VALUES ($1, $2)"),
+                    &params![i, i * 2],
+                )
+                .await?;
+                let tx = db.begin(TxOptions::new()).await?;
+                tx.execute(
+                    &format!("UPDATE {t} SET v = v + 1 WHERE id = $1"),
+                    &params![i],
+                )
+                .await?;
+                tx.commit().await?;
+                db.query_one(&format!("SELECT v FROM {t} WHERE id = $1"), &params![i])
+                    .await?
+                    .get::<i64>("v")
+            })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let v = task.await.unwrap().unwrap();
+        assert_eq!(v, i as i64 * 2 + 1);
+    }
+    let stats = db.stats();
+    assert!(stats.open <= 5, "{stats:?}");
+    assert!(stats.wait_count > 0, "{stats:?}");
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_pool_through_a_driver_created_database() {
+    let mut config = DatabaseConfig::default();
+    config.database_type = dbcore::DatabaseType::Mysql;
+    config.mysql = pool_config(2);
+    let db: Box<dyn Database> = db_mysql::DRIVER
+        .connect(&config, &ConnectOptions::new())
+        .await
+        .unwrap();
+    let mysql = db
+        .as_any()
+        .downcast_ref::<MySqlDatabase>()
+        .expect("a MySqlDatabase");
+    use db_mysql::mysql_async::prelude::Queryable;
+    let mut conn = mysql.pool().get_conn().await.unwrap();
+    let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    drop(conn);
+    assert!(mysql.max_allowed_packet() > 1024);
+    let version = db.server_version().await.unwrap();
+    assert!(!version.is_empty());
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_insert_in_batches_in_one_transaction() {
+    let db = connect(2).await;
+    let t = table("bulk");
+    db.execute(
+        &format!("CREATE TABLE {t} (id INT PRIMARY KEY, name VARCHAR(64), payload LONGBLOB)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let rows: Vec<Vec<Value>> = (0..5000)
+        .map(|i| {
+            vec![
+                Value::Int(i),
+                Value::from(format!("row {i}")),
+                Value::Bytes(vec![7; 16]),
+            ]
+        })
+        .collect();
+    let n = db
+        .insert_many(&t, &["id", "name", "payload"], rows)
+        .await
+        .unwrap();
+    assert_eq!(n, 5000);
+    // A failing batch rolls the whole insert back.
+    let rows: Vec<Vec<Value>> = (5000..7000)
+        .chain([1])
+        .map(|i| vec![Value::Int(i), Value::Null, Value::Null])
+        .collect();
+    let err = db
+        .insert_many(&t, &["id", "name", "payload"], rows)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UniqueViolation, "{err}");
+    let count = db
+        .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(count.get::<i64>(0).unwrap(), 5000);
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[cfg(all(feature = "json", feature = "uuid", feature = "chrono"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feature_values_round_trip() {
+    let db = connect(1).await;
+    let t = table("feat");
+    db.execute(
+        &format!(
+            "CREATE TABLE {t} (id INT PRIMARY KEY, j JSON, u CHAR(36), d DATE, tm TIME(6), \
+             dt DATETIME(6), ts TIMESTAMP(6) NULL)"
+        ),
+        &[],
+    )
+    .await
+    .unwrap();
+    let json: serde_json::Value = serde_json::json!({"a": [1, 2, {"b": null}]});
+    let uuid = uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+    let date = chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+    let time = chrono::NaiveTime::from_hms_micro_opt(13, 5, 9, 42).unwrap();
+    let dt = date.and_time(time);
+    let ts = dt.and_utc();
+    db.execute(
+        &format!("INSERT INTO {t} VALUES (1, $1, $2, $3, $4, $5, $6)"),
+        &params![json.clone(), uuid, date, time, dt, ts],
+    )
+    .await
+    .unwrap();
+    let row = db
+        .query_one(&format!("SELECT * FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<serde_json::Value>("j").unwrap(), json);
+    assert_eq!(row.get::<uuid::Uuid>("u").unwrap(), uuid);
+    assert_eq!(row.get::<chrono::NaiveDate>("d").unwrap(), date);
+    assert_eq!(row.get::<chrono::NaiveTime>("tm").unwrap(), time);
+    assert_eq!(row.get::<chrono::NaiveDateTime>("dt").unwrap(), dt);
+    // loc is UTC: the TIMESTAMP reads back as the same wall-clock time.
+    assert_eq!(row.get::<chrono::NaiveDateTime>("ts").unwrap(), dt);
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_session_is_discarded_not_reused() {
+    let db = connect(1).await;
+    let id = db
+        .query_one("SELECT CONNECTION_ID() AS id", &[])
+        .await
+        .unwrap()
+        .get::<i64>("id")
+        .unwrap();
+    let other = connect(1).await;
+    other
+        .execute(&format!("KILL CONNECTION {id}"), &[])
+        .await
+        .unwrap();
+    // The first use of the dead pooled connection fails as lost (or, if the pool noticed
+    // first, succeeds on a fresh one); either way the next query runs on a new session.
+    match db.query("SELECT 1", &[]).await {
+        Ok(_) => {}
+        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionLost, "{e}"),
+    }
+    let row = db
+        .query_one("SELECT CONNECTION_ID() AS id, @@time_zone AS tz", &[])
+        .await
+        .unwrap();
+    assert_ne!(row.get::<i64>("id").unwrap(), id);
+    assert_eq!(row.get::<String>("tz").unwrap(), "+00:00");
+    db.close(Duration::from_secs(5)).await.unwrap();
+    other.close(Duration::from_secs(5)).await.unwrap();
+}

@@ -1,0 +1,329 @@
+//! The deadpool pool, its hooks (lifetime and idle-time limits, counters), and
+//! [`PooledConn`], the layer's handle on one checked-out connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use dbcore::{PoolStats, PostgresConfig};
+use deadpool_postgres::{
+    ClientWrapper, Hook, HookError, Manager, ManagerConfig, Metrics, Object, Pool, RecyclingMethod,
+    Runtime, Timeouts,
+};
+
+use crate::tls::Tls;
+
+/// Identifies a pooled connection across moves: the address of its statement cache.
+pub(crate) fn conn_key(client: &ClientWrapper) -> usize {
+    Arc::as_ptr(&client.statement_cache) as usize
+}
+
+/// Counters and per-connection bookkeeping shared by the pool hooks, the reaper and the
+/// layer.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    wait_count: AtomicU64,
+    wait_nanos: AtomicU64,
+    acquire_timeouts: AtomicU64,
+    opened: AtomicU64,
+    lifetime_closed: AtomicU64,
+    idle_time_closed: AtomicU64,
+    max_idle_closed: AtomicU64,
+    discarded: AtomicU64,
+    /// When each idle connection was last returned to the pool.
+    returned_at: Mutex<HashMap<usize, Instant>>,
+    max_lifetime: Option<Duration>,
+    max_idle_time: Option<Duration>,
+}
+
+/// Why a connection is no longer reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expired {
+    Lifetime,
+    IdleTime,
+}
+
+impl Shared {
+    pub(crate) fn new(config: &PostgresConfig) -> Self {
+        Shared {
+            max_lifetime: non_zero(config.conn_max_lifetime),
+            max_idle_time: non_zero(config.conn_max_idle_time),
+            ..Shared::default()
+        }
+    }
+
+    pub(crate) fn record_wait(&self, waited: Duration) {
+        self.wait_count.fetch_add(1, Ordering::Relaxed);
+        self.wait_nanos.fetch_add(
+            u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    pub(crate) fn record_acquire_timeout(&self) {
+        self.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_discard(&self, key: usize) {
+        self.discarded.fetch_add(1, Ordering::Relaxed);
+        self.forget(key);
+    }
+
+    fn returned(&self, key: usize) {
+        self.map().insert(key, Instant::now());
+    }
+
+    fn forget(&self, key: usize) {
+        self.map().remove(&key);
+    }
+
+    pub(crate) fn forget_all(&self) {
+        self.map().clear();
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Instant>> {
+        self.returned_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether an idle connection is past `connMaxLifetime` or `connMaxIdleTime`.
+    fn expired(&self, key: usize, metrics: &Metrics) -> Option<Expired> {
+        if self.max_lifetime.is_some_and(|max| metrics.age() >= max) {
+            return Some(Expired::Lifetime);
+        }
+        let max_idle = self.max_idle_time?;
+        let idle = self
+            .map()
+            .get(&key)
+            .map_or_else(|| metrics.last_used(), Instant::elapsed);
+        (idle >= max_idle).then_some(Expired::IdleTime)
+    }
+
+    fn count_expired(&self, why: Expired, key: usize) {
+        match why {
+            Expired::Lifetime => &self.lifetime_closed,
+            Expired::IdleTime => &self.idle_time_closed,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        self.forget(key);
+    }
+
+    /// Statistics, combined with the pool's live counts.
+    pub(crate) fn snapshot(&self, pool: &Pool, max_open: u32) -> PoolStats {
+        let status = pool.status();
+        let mut s = PoolStats::default();
+        s.max_open = max_open;
+        s.open = u32::try_from(status.size).unwrap_or(u32::MAX);
+        s.idle = u32::try_from(status.available).unwrap_or(u32::MAX);
+        s.in_use = s.open.saturating_sub(s.idle);
+        s.wait_count = self.wait_count.load(Ordering::Relaxed);
+        s.wait_duration = Duration::from_nanos(self.wait_nanos.load(Ordering::Relaxed));
+        s.acquire_timeouts = self.acquire_timeouts.load(Ordering::Relaxed);
+        s.opened_total = self.opened.load(Ordering::Relaxed);
+        s.max_idle_closed = self.max_idle_closed.load(Ordering::Relaxed);
+        s.max_idle_time_closed = self.idle_time_closed.load(Ordering::Relaxed);
+        s.max_lifetime_closed = self.lifetime_closed.load(Ordering::Relaxed);
+        s.discarded = self.discarded.load(Ordering::Relaxed);
+        s
+    }
+}
+
+fn non_zero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}
+
+/// Builds the pool: `maxOpenConns` connections at most, every wait bounded by
+/// `timeout`, and a pre-recycle hook that closes connections that are broken or past
+/// `connMaxLifetime` / `connMaxIdleTime` instead of handing them out. Recycling
+/// itself costs no round trip (`RecyclingMethod::Fast`): the layer never lets a
+/// connection go back inside a transaction, so there is nothing to verify.
+pub(crate) fn build_pool(
+    native: tokio_postgres::Config,
+    tls: Tls,
+    config: &PostgresConfig,
+    shared: &Arc<Shared>,
+) -> Result<Pool, dbcore::Error> {
+    let manager = Manager::from_config(
+        native,
+        tls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let on_create = Arc::clone(shared);
+    let on_recycle = Arc::clone(shared);
+    Pool::builder(manager)
+        .max_size(config.max_open_conns as usize)
+        .runtime(Runtime::Tokio1)
+        .timeouts(timeouts(config.timeout))
+        .post_create(Hook::sync_fn(move |_client, _metrics| {
+            on_create.opened.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }))
+        .pre_recycle(Hook::sync_fn(move |client, metrics| {
+            let key = conn_key(client);
+            if client.is_closed() {
+                on_recycle.record_discard(key);
+                return Err(HookError::message("connection closed"));
+            }
+            match on_recycle.expired(key, metrics) {
+                Some(why) => {
+                    on_recycle.count_expired(why, key);
+                    Err(HookError::message("connection expired"))
+                }
+                None => Ok(()),
+            }
+        }))
+        .build()
+        .map_err(|e| dbcore::Error::Internal(format!("cannot build the connection pool: {e}")))
+}
+
+pub(crate) fn timeouts(timeout: Duration) -> Timeouts {
+    Timeouts {
+        wait: Some(timeout),
+        create: Some(timeout),
+        recycle: Some(timeout),
+    }
+}
+
+/// Starts the background task that closes idle connections past their lifetime or
+/// idle time, and idle connections beyond `maxIdleConns`. Returns `None` when no limit
+/// needs it.
+pub(crate) fn spawn_reaper(
+    pool: &Pool,
+    shared: &Arc<Shared>,
+    max_idle_conns: u32,
+    max_open_conns: u32,
+) -> Option<tokio::task::AbortHandle> {
+    let shortest = [shared.max_lifetime, shared.max_idle_time]
+        .into_iter()
+        .flatten()
+        .min();
+    let limit_idle = max_idle_conns < max_open_conns;
+    if shortest.is_none() && !limit_idle {
+        return None;
+    }
+    let period = shortest
+        .map_or(Duration::from_secs(1), |d| d / 2)
+        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let pool = pool.weak();
+    let shared: Weak<Shared> = Arc::downgrade(shared);
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let task = runtime.spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            let (Some(pool), Some(shared)) = (pool.upgrade(), shared.upgrade()) else {
+                return;
+            };
+            if pool.is_closed() {
+                return;
+            }
+            let mut kept = 0u32;
+            let removed = pool.retain(|client, metrics| {
+                let key = conn_key(client);
+                if client.is_closed() {
+                    shared.record_discard(key);
+                    return false;
+                }
+                if let Some(why) = shared.expired(key, &metrics) {
+                    shared.count_expired(why, key);
+                    return false;
+                }
+                if kept >= max_idle_conns {
+                    shared.max_idle_closed.fetch_add(1, Ordering::Relaxed);
+                    shared.forget(key);
+                    return false;
+                }
+                kept += 1;
+                true
+            });
+            // Closing happens outside the pool's lock.
+            drop(removed);
+        }
+    });
+    Some(task.abort_handle())
+}
+
+/// One checked-out connection. Dropping it returns the connection to the pool, unless
+/// a statement was still running (its future was cancelled): then the statement is
+/// cancelled on the server and the connection discarded.
+pub(crate) struct PooledConn {
+    obj: Option<Object>,
+    shared: Arc<Shared>,
+    tls: Tls,
+    /// A statement was sent and its result not fully read.
+    pub(crate) busy: bool,
+}
+
+impl std::fmt::Debug for PooledConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledConn")
+            .field("busy", &self.busy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PooledConn {
+    pub(crate) fn new(obj: Object, shared: Arc<Shared>, tls: Tls) -> Self {
+        PooledConn {
+            obj: Some(obj),
+            shared,
+            tls,
+            busy: false,
+        }
+    }
+
+    /// The native client.
+    pub(crate) fn client(&self) -> &ClientWrapper {
+        match &self.obj {
+            Some(obj) => obj,
+            None => unreachable!("a PooledConn always holds its object until dropped"),
+        }
+    }
+
+    pub(crate) fn tls(&self) -> &Tls {
+        &self.tls
+    }
+
+    /// Closes the connection instead of returning it to the pool.
+    pub(crate) fn discard(mut self) {
+        if let Some(obj) = self.obj.take() {
+            self.shared.record_discard(conn_key(&obj));
+            drop(Object::take(obj));
+        }
+    }
+
+    /// Discards the connection if `error` says it is gone; returns `error`.
+    pub(crate) fn check_error(self, error: dbcore::Error) -> dbcore::Error {
+        if error.kind() == dbcore::ErrorKind::ConnectionLost || self.client().is_closed() {
+            self.discard();
+        }
+        error
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        let Some(obj) = self.obj.take() else { return };
+        let key = conn_key(&obj);
+        if self.busy {
+            // Cancelled mid-statement: stop the statement on the server, and do not
+            // reuse the connection (its protocol state is not known to be clean).
+            self.shared.record_discard(key);
+            let token = obj.cancel_token();
+            let tls = self.tls.clone();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), token.cancel_query(tls))
+                        .await;
+                });
+            }
+            drop(Object::take(obj));
+            return;
+        }
+        self.shared.returned(key);
+        drop(obj);
+    }
+}

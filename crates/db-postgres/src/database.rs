@@ -1,0 +1,379 @@
+//! [`PgDatabase`]: the pool behind the portable [`Database`] API.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dbcore::{
+    Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor, InsertPlan,
+    PlaceholderStyle, PoolStats, PostgresConfig, PreparedSql, Result, Row, SqlCache, Transaction,
+    TxOptions, Value, prepare_sql, retry_connect,
+};
+use deadpool_postgres::Pool;
+
+use crate::config::{PgOptions, to_native};
+use crate::conn::{PooledConn, Shared, build_pool, spawn_reaper};
+use crate::error::{describe_tls, map_pool_error};
+use crate::exec;
+use crate::tls::{self, Tls};
+use crate::transaction::PgTransaction;
+
+/// A pool of PostgreSQL connections behind the portable [`Database`] API, on
+/// tokio-postgres and deadpool-postgres.
+///
+/// - Statements are prepared once per connection and cached; parameters are converted
+///   to the types the server inferred (`$1` of an `int4` column gets a range-checked
+///   `int4`).
+/// - Checking a connection out costs no round trip: the layer never lets a connection
+///   go back to the pool inside a transaction, so there is nothing to verify.
+/// - Connections past `connMaxLifetime` or `connMaxIdleTime` are closed and replaced
+///   (counted in [`PoolStats`]); idle connections beyond `maxIdleConns` are closed.
+///
+/// Clone it freely: clones share the pool. Raw access: [`PgDatabase::pool`].
+#[derive(Clone)]
+pub struct PgDatabase {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: PostgresConfig,
+    pub(crate) pool: Pool,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) tls: Tls,
+    pub(crate) cache: SqlCache,
+    target: String,
+    closed: AtomicBool,
+    health: Mutex<Option<HealthMonitor>>,
+    reaper: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(mut reaper) = self.reaper.lock()
+            && let Some(task) = reaper.take()
+        {
+            task.abort();
+        }
+        self.pool.close();
+    }
+}
+
+impl std::fmt::Debug for PgDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgDatabase")
+            .field("target", &self.inner.target)
+            .field("ssl_mode", &self.inner.config.ssl_mode)
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgDatabase {
+    /// Validates `config` and connects (with `maxRetries` / `retryDelay` for failures
+    /// that can heal; a wrong password, an unknown database or a TLS mismatch fail after
+    /// one attempt with their own [`ErrorKind`]), then starts the health check.
+    pub async fn connect(config: &PostgresConfig) -> Result<Self> {
+        Self::connect_with(config, PgOptions::new()).await
+    }
+
+    /// [`connect`](Self::connect) with PostgreSQL-specific options (application name,
+    /// search path, retry callback).
+    pub async fn connect_with(config: &PostgresConfig, options: PgOptions) -> Result<Self> {
+        config.validate()?;
+        let native = to_native(config, &options)?;
+        let tls = tls::connector(config.ssl_mode)?;
+        let shared = Arc::new(Shared::new(config));
+        let pool = build_pool(native, tls.clone(), config, &shared)?;
+        let target = config.target();
+        let timeout = config.timeout;
+        let ssl_mode = config.ssl_mode;
+        let first = retry_connect(
+            &config.retry_policy(),
+            &target,
+            |_| {
+                let pool = pool.clone();
+                async move {
+                    pool.get()
+                        .await
+                        .map_err(|e| describe_tls(map_pool_error(e, timeout), ssl_mode))
+                }
+            },
+            |event| options.hooks().report_retry(event),
+        )
+        .await?;
+        // Back into the pool, with its idle clock started.
+        drop(PooledConn::new(first, Arc::clone(&shared), tls.clone()));
+
+        let reaper = spawn_reaper(&pool, &shared, config.max_idle_conns, config.max_open_conns);
+        let db = PgDatabase {
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                pool,
+                shared,
+                tls,
+                cache: SqlCache::new(),
+                target,
+                closed: AtomicBool::new(false),
+                health: Mutex::new(None),
+                reaper: Mutex::new(reaper),
+            }),
+        };
+        db.start_health_monitor();
+        tracing::debug!(target: "db_postgres", db = ?db, "connected");
+        Ok(db)
+    }
+
+    fn start_health_monitor(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let monitor = HealthMonitor::spawn(self.inner.config.health_check_interval, move || {
+            let inner = weak.upgrade()?;
+            Some(async move { PgDatabase { inner }.ping().await })
+        });
+        if let Ok(mut slot) = self.inner.health.lock() {
+            *slot = Some(monitor);
+        }
+    }
+
+    /// Raw access to the native pool. Connections taken from it directly bypass the
+    /// layer's checks: leave them outside any transaction (use
+    /// `deadpool_postgres::Object::take` to discard one whose state you are unsure of).
+    pub fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// The configuration this database was opened with.
+    pub fn config(&self) -> &PostgresConfig {
+        &self.inner.config
+    }
+
+    /// Checks `sql` (one statement, no transaction control, the right parameter count)
+    /// through the shared SQL cache.
+    pub(crate) fn prepare(&self, sql: &str, params: usize) -> Result<Arc<PreparedSql>> {
+        prepare(&self.inner.cache, sql, params)
+    }
+
+    /// Checks a connection out, waiting at most `timeout`.
+    pub(crate) async fn acquire(&self) -> Result<PooledConn> {
+        acquire(&self.inner).await
+    }
+}
+
+pub(crate) fn prepare(cache: &SqlCache, sql: &str, params: usize) -> Result<Arc<PreparedSql>> {
+    let prepared = cache.get_or_prepare(sql, PlaceholderStyle::Dollar)?;
+    prepared.check_single_statement()?;
+    prepared.check_not_transaction_control()?;
+    prepared.check_params(params)?;
+    Ok(prepared)
+}
+
+pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn> {
+    if inner.closed.load(Ordering::Acquire) {
+        return Err(Error::PoolClosed);
+    }
+    let status = inner.pool.status();
+    let must_wait = status.available == 0 && status.size >= status.max_size;
+    let started = Instant::now();
+    let timeout = inner.config.timeout;
+    match inner.pool.get().await {
+        Ok(obj) => {
+            if must_wait {
+                inner.shared.record_wait(started.elapsed());
+            }
+            Ok(PooledConn::new(
+                obj,
+                Arc::clone(&inner.shared),
+                inner.tls.clone(),
+            ))
+        }
+        Err(e) => {
+            let err = map_pool_error(e, timeout);
+            match err.kind() {
+                ErrorKind::PoolTimeout => {
+                    inner.shared.record_wait(started.elapsed());
+                    inner.shared.record_acquire_timeout();
+                    Err(err)
+                }
+                ErrorKind::PoolClosed | ErrorKind::Other => Err(err),
+                _ => Err(Error::Connect {
+                    target: inner.target.clone(),
+                    attempts: 1,
+                    source: Box::new(describe_tls(err, inner.config.ssl_mode)),
+                }),
+            }
+        }
+    }
+}
+
+/// Runs `$body` (an expression using `$client: &ClientWrapper` that yields a future of
+/// `Result`) on a checked-out connection. A connection whose statement was cancelled
+/// mid-flight, or that reports a lost connection, is not reused.
+macro_rules! on_conn {
+    ($db:expr, $client:ident => $body:expr) => {{
+        let mut conn = $db.acquire().await?;
+        conn.busy = true;
+        let result = {
+            let $client = conn.client();
+            $body.await
+        };
+        conn.busy = false;
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => Err(conn.check_error(e)),
+        }
+    }};
+}
+
+#[async_trait]
+impl Executor for PgDatabase {
+    fn database_type(&self) -> DatabaseType {
+        DatabaseType::Postgres
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let prepared = self.prepare(sql, params.len())?;
+        on_conn!(self, client => exec::execute(client, &prepared, params))
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let prepared = self.prepare(sql, params.len())?;
+        on_conn!(self, client => exec::query(client, &prepared, params))
+    }
+
+    async fn execute_batch(&self, sql: &str) -> Result<()> {
+        // A script with transaction control could leave the session inside a
+        // transaction or with changed transaction characteristics.
+        let control = match prepare_sql(sql, PlaceholderStyle::Dollar) {
+            Ok(p) if !p.contains_transaction_control() => None,
+            Ok(p) => Some(
+                p.transaction_control()
+                    .unwrap_or("transaction control")
+                    .to_owned(),
+            ),
+            Err(_) => Some("transaction control".to_owned()),
+        };
+        let Some(statement) = control else {
+            return on_conn!(self, client => exec::batch(client, sql));
+        };
+        let mut conn = self.acquire().await?;
+        conn.busy = true;
+        let result = exec::batch(conn.client(), sql).await;
+        let left_open = exec::in_transaction(conn.client()).await;
+        conn.busy = false;
+        // Not reused either way: the script may have changed session state.
+        conn.discard();
+        result?;
+        if left_open {
+            return Err(Error::TransactionControl {
+                statement: format!(
+                    "{statement} (the script left a transaction open; it was rolled back)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    async fn for_each_row(
+        &self,
+        sql: &str,
+        params: &[Value],
+        f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    ) -> Result<u64> {
+        let prepared = self.prepare(sql, params.len())?;
+        on_conn!(self, client => exec::for_each_row(client, &prepared, params, f))
+    }
+
+    async fn insert_many(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
+        if rows.is_empty() {
+            InsertPlan::new(DatabaseType::Postgres, table, columns, &rows)?;
+            return Ok(0);
+        }
+        on_conn!(self, client => async {
+            // One COPY is atomic; the INSERT fallback gets a transaction of its own.
+            if let Some(n) = exec::copy_in(client, table, columns, &rows).await? {
+                return Ok(n);
+            }
+            exec::batch(client, "BEGIN").await?;
+            match exec::insert_rows(client, table, columns, &rows).await {
+                Ok(n) => exec::batch(client, "COMMIT").await.map(|()| n),
+                Err(e) => {
+                    exec::batch(client, "ROLLBACK").await?;
+                    Err(e)
+                }
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl Database for PgDatabase {
+    async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
+        let conn = self.acquire().await?;
+        let tx = PgTransaction::begin(Arc::clone(&self.inner), conn, options).await?;
+        Ok(Box::new(tx))
+    }
+
+    async fn ping(&self) -> Result<Duration> {
+        let started = Instant::now();
+        on_conn!(self, client => exec::batch(client, ""))?;
+        Ok(started.elapsed())
+    }
+
+    async fn server_version(&self) -> Result<String> {
+        let row = self.query_one("SHOW server_version", &[]).await?;
+        let version: String = row.get(0)?;
+        Ok(format!("PostgreSQL {version}"))
+    }
+
+    fn last_health_check(&self) -> Option<HealthCheck> {
+        self.inner.health.lock().ok()?.as_ref()?.last()
+    }
+
+    fn stats(&self) -> PoolStats {
+        self.inner
+            .shared
+            .snapshot(&self.inner.pool, self.inner.config.max_open_conns)
+    }
+
+    async fn close(&self, grace: Duration) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(monitor) = self.inner.health.lock().ok().and_then(|mut h| h.take()) {
+            monitor.stop();
+        }
+        if let Some(task) = self.inner.reaper.lock().ok().and_then(|mut r| r.take()) {
+            task.abort();
+        }
+        let deadline = Instant::now() + grace;
+        loop {
+            let in_use = self.stats().in_use;
+            if in_use == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(target: "db_postgres", in_use, "closing with connections still in use");
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Idle connections close now; one still in use closes when it is returned.
+        self.inner.pool.close();
+        self.inner.shared.forget_all();
+        Ok(())
+    }
+
+    fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

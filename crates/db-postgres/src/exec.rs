@@ -1,0 +1,233 @@
+//! Running statements on one native client: shared by the pool path and transactions.
+
+use std::sync::Arc;
+
+use dbcore::{
+    Columns, DatabaseType, Error, InsertPlan, PreparedSql, Result, Row, Value, quote_identifier,
+};
+use deadpool_postgres::ClientWrapper;
+use futures_util::{StreamExt, pin_mut};
+use tokio_postgres::Statement;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::ToSql;
+
+use crate::error::map_error;
+use crate::value::{Param, bind_all, read_value};
+
+/// Prepared statements kept per connection before the cache is emptied.
+const MAX_CACHED_STATEMENTS: usize = 512;
+
+/// Prepares `sql` once per connection (later calls hit the connection's cache).
+pub(crate) async fn prepare(client: &ClientWrapper, sql: &str) -> Result<Statement> {
+    if client.statement_cache.size() >= MAX_CACHED_STATEMENTS {
+        client.statement_cache.clear();
+    }
+    client.prepare_cached(sql).await.map_err(map_error)
+}
+
+/// Whether `e` says a cached statement no longer fits the table (after DDL).
+fn stale_plan(e: &Error) -> bool {
+    e.code() == Some("0A000")
+        && e.to_string()
+            .contains("cached plan must not change result type")
+}
+
+fn refs<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+/// Runs one statement and returns the rows it affected.
+pub(crate) async fn execute(
+    client: &ClientWrapper,
+    sql: &PreparedSql,
+    params: &[Value],
+) -> Result<u64> {
+    let stmt = prepare(client, &sql.sql).await?;
+    let bound = bind_all(params, stmt.params())?;
+    match client
+        .execute(&stmt, &refs(&bound))
+        .await
+        .map_err(map_error)
+    {
+        Err(e) if stale_plan(&e) => {
+            client.statement_cache.remove(&sql.sql, &[]);
+            let stmt = prepare(client, &sql.sql).await?;
+            let bound = bind_all(params, stmt.params())?;
+            client
+                .execute(&stmt, &refs(&bound))
+                .await
+                .map_err(map_error)
+        }
+        other => other,
+    }
+}
+
+/// Runs one query and returns all rows.
+pub(crate) async fn query(
+    client: &ClientWrapper,
+    sql: &PreparedSql,
+    params: &[Value],
+) -> Result<Vec<Row>> {
+    let stmt = prepare(client, &sql.sql).await?;
+    let bound = bind_all(params, stmt.params())?;
+    let rows = match client.query(&stmt, &refs(&bound)).await.map_err(map_error) {
+        Err(e) if stale_plan(&e) => {
+            client.statement_cache.remove(&sql.sql, &[]);
+            let stmt = prepare(client, &sql.sql).await?;
+            let bound = bind_all(params, stmt.params())?;
+            client
+                .query(&stmt, &refs(&bound))
+                .await
+                .map_err(map_error)?
+        }
+        other => other?,
+    };
+    convert_rows(&stmt, &rows)
+}
+
+fn column_names(stmt: &Statement) -> Columns {
+    stmt.columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect::<Vec<_>>()
+        .into()
+}
+
+fn convert_row(columns: &Columns, row: &tokio_postgres::Row) -> Result<Row> {
+    let values = columns
+        .iter()
+        .enumerate()
+        .map(|(i, name)| read_value(row, i, name))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Row::new(Arc::clone(columns), values))
+}
+
+fn convert_rows(stmt: &Statement, rows: &[tokio_postgres::Row]) -> Result<Vec<Row>> {
+    let columns = column_names(stmt);
+    rows.iter().map(|r| convert_row(&columns, r)).collect()
+}
+
+/// Streams a query's rows into `f`.
+pub(crate) async fn for_each_row(
+    client: &ClientWrapper,
+    sql: &PreparedSql,
+    params: &[Value],
+    f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+) -> Result<u64> {
+    let stmt = prepare(client, &sql.sql).await?;
+    let bound = bind_all(params, stmt.params())?;
+    let stream = client
+        .query_raw(&stmt, bound.iter())
+        .await
+        .map_err(map_error)?;
+    pin_mut!(stream);
+    let columns = column_names(&stmt);
+    let mut n = 0;
+    while let Some(row) = stream.next().await {
+        let row = row.map_err(map_error)?;
+        f(convert_row(&columns, &row)?)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Runs a script through the simple-query protocol.
+pub(crate) async fn batch(client: &ClientWrapper, sql: &str) -> Result<()> {
+    client.batch_execute(sql).await.map_err(map_error)
+}
+
+/// Whether the connection is inside a transaction block: `SAVEPOINT` succeeds only
+/// there (and fails with `25P01` outside one). A probe that succeeds is released.
+pub(crate) async fn in_transaction(client: &ClientWrapper) -> bool {
+    match client.batch_execute("SAVEPOINT dblayer_probe").await {
+        Ok(()) => {
+            let _ = client
+                .batch_execute("RELEASE SAVEPOINT dblayer_probe")
+                .await;
+            true
+        }
+        Err(e) => e.code().map(|c| c.code()) != Some("25P01"),
+    }
+}
+
+/// Inserts `rows` with binary `COPY ... FROM STDIN`, the column types read from the
+/// table. Returns `Ok(None)` when some value can only be sent as text (e.g. text into
+/// a `numeric` or `inet` column), for which the caller falls back to `INSERT`.
+pub(crate) async fn copy_in(
+    client: &ClientWrapper,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+) -> Result<Option<u64>> {
+    // Validates the shape (columns, row widths) and the identifiers.
+    InsertPlan::new(DatabaseType::Postgres, table, columns, rows)?;
+    let table = quote_identifier(DatabaseType::Postgres, table)?;
+    let cols = columns
+        .iter()
+        .map(|c| quote_identifier(DatabaseType::Postgres, c))
+        .collect::<Result<Vec<_>>>()?
+        .join(", ");
+    let probe = prepare(client, &format!("SELECT {cols} FROM {table} LIMIT 0")).await?;
+    let types: Vec<_> = probe.columns().iter().map(|c| c.type_().clone()).collect();
+    // Convert everything before sending, so a bad value fails without side effects.
+    let mut bound = Vec::with_capacity(rows.len());
+    for (r, row) in rows.iter().enumerate() {
+        let params = bind_all(row, &types).map_err(|e| match e {
+            Error::Parameter { position, message } => Error::Parameter {
+                position: format!("row {r}, column {}", column_of(&position, columns)),
+                message,
+            },
+            other => other,
+        })?;
+        if params.iter().any(Param::is_text_format) {
+            return Ok(None);
+        }
+        bound.push(params);
+    }
+    let sink = client
+        .copy_in(&format!("COPY {table} ({cols}) FROM STDIN (FORMAT binary)"))
+        .await
+        .map_err(map_error)?;
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    pin_mut!(writer);
+    for params in &bound {
+        writer
+            .as_mut()
+            .write_raw(params.iter())
+            .await
+            .map_err(map_error)?;
+    }
+    writer.as_mut().finish().await.map_err(map_error).map(Some)
+}
+
+/// `$2` → the name of the second column.
+fn column_of<'a>(position: &'a str, columns: &[&'a str]) -> &'a str {
+    position
+        .strip_prefix('$')
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|n| columns.get(n.wrapping_sub(1)).copied())
+        .unwrap_or(position)
+}
+
+/// The fallback for [`copy_in`]: multi-row `INSERT`s under the parameter limit. The
+/// caller provides the transaction.
+pub(crate) async fn insert_rows(
+    client: &ClientWrapper,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value>],
+) -> Result<u64> {
+    let plan = InsertPlan::new(DatabaseType::Postgres, table, columns, rows)?;
+    let mut total = 0;
+    for (sql, chunk) in plan.statements() {
+        let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        // One-off SQL shapes are not worth a cached statement each.
+        let stmt = client.prepare(&sql).await.map_err(map_error)?;
+        let bound = bind_all(&params, stmt.params())?;
+        total += client
+            .execute(&stmt, &refs(&bound))
+            .await
+            .map_err(map_error)?;
+    }
+    Ok(total)
+}

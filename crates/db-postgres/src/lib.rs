@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod conn;
+mod database;
+mod driver;
+mod error;
+mod exec;
+mod tls;
+mod transaction;
+mod value;
+
+pub use config::{DEFAULT_APPLICATION_NAME, PgOptions, to_native};
+pub use database::PgDatabase;
+pub use driver::PgDriver;
+pub use transaction::PgTransaction;
+
+/// The PostgreSQL driver, for `dbfactory` registries.
+pub const DRIVER: PgDriver = PgDriver;
+
+pub use dbcore::{
+    ConnectOptions, Database, DatabaseExt, Error, ErrorKind, Executor, FromValue, IsolationLevel,
+    PostgresConfig, Result, Row, SslMode, Transaction, TxOptions, Value, params, with_transaction,
+};
+/// The native crates, re-exported so raw access never hits a version mismatch.
+pub use deadpool_postgres;
+pub use tokio_postgres;

@@ -1,0 +1,535 @@
+//! [`PgTransaction`] and its savepoints.
+//!
+//! The transaction owns its pooled connection. Its state is tracked in the layer, and
+//! the connection goes back to the pool only after a `COMMIT` or `ROLLBACK` that the
+//! server confirmed; otherwise it is discarded (the server then rolls back).
+//! - Dropped unfinished, or its future cancelled (also while `BEGIN` is in flight): a
+//!   task cancels any statement still running, sends `ROLLBACK`, and returns the
+//!   connection only if that succeeded.
+//! - A deadline (`TxOptions::timeout`): the running statement is cancelled on the server
+//!   with tokio-postgres's cancel token (over TLS when the connection uses TLS), the
+//!   transaction is rolled back, and the caller gets `ErrorKind::Timeout`.
+//! - A savepoint dropped unfinished queues `ROLLBACK TO SAVEPOINT`, which runs before
+//!   the parent's next statement.
+
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dbcore::{
+    DatabaseType, Error, ErrorKind, Executor, InsertPlan, PlaceholderStyle, Result, Row,
+    Transaction, TxOptions, Value, prepare_sql,
+};
+use deadpool_postgres::ClientWrapper;
+
+use crate::conn::PooledConn;
+use crate::database::{Inner, prepare};
+use crate::exec;
+
+/// How long the clean-up of an abandoned transaction may take before the connection is
+/// discarded instead.
+const CLEANUP_LIMIT: Duration = Duration::from_secs(10);
+
+/// State shared by a transaction and its savepoints.
+pub(crate) struct TxCore {
+    db: Arc<Inner>,
+    conn: Option<PooledConn>,
+    options: TxOptions,
+    deadline: Option<Instant>,
+    /// The deadline passed: the transaction is (being) rolled back and refuses work.
+    aborted: AtomicBool,
+    /// The rollback after the deadline was confirmed by the server.
+    rolled_back: AtomicBool,
+    /// The connection's state is unknown: discard it instead of reusing it.
+    broken: AtomicBool,
+    /// Statements sent whose results have not been read (a future was cancelled).
+    in_flight: AtomicUsize,
+    /// A server error aborted the transaction (until a savepoint rollback recovers it).
+    failed: AtomicBool,
+    /// `ROLLBACK TO SAVEPOINT` for savepoints dropped unfinished.
+    pending: Mutex<Vec<String>>,
+    next_savepoint: AtomicU32,
+}
+
+impl TxCore {
+    fn client(&self) -> &ClientWrapper {
+        match &self.conn {
+            Some(conn) => conn.client(),
+            None => unreachable!("the connection is held until the transaction ends"),
+        }
+    }
+
+    fn timeout_error(&self) -> Error {
+        Error::Timeout {
+            what: "transaction",
+            after: self.options.timeout.unwrap_or_default(),
+        }
+    }
+
+    fn deadline_passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// Cancels whatever runs on the connection, on the server.
+    async fn cancel_running(&self) -> bool {
+        let Some(conn) = &self.conn else { return false };
+        let token = conn.client().cancel_token();
+        matches!(
+            tokio::time::timeout(CLEANUP_LIMIT, token.cancel_query(conn.tls().clone())).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// The deadline passed: cancel the running statement, roll back.
+    async fn expire(&self) {
+        if self.aborted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.roll_back_now(true).await;
+    }
+
+    /// Cancels any statement still running (when `cancel`), then rolls back; records
+    /// whether the server confirmed it (`rolled_back`) or the state is unknown (`broken`).
+    async fn roll_back_now(&self, cancel: bool) {
+        if cancel && !self.cancel_running().await {
+            self.broken.store(true, Ordering::Release);
+            return;
+        }
+        match tokio::time::timeout(CLEANUP_LIMIT, exec::batch(self.client(), "ROLLBACK")).await {
+            Ok(Ok(())) => {
+                self.in_flight.store(0, Ordering::Release);
+                self.rolled_back.store(true, Ordering::Release);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(target: "db_postgres", error = %e, "ROLLBACK failed; the connection is discarded");
+                self.broken.store(true, Ordering::Release);
+            }
+            Err(_) => self.broken.store(true, Ordering::Release),
+        }
+    }
+
+    fn note_error(&self, e: &Error) {
+        if e.kind() == ErrorKind::ConnectionLost {
+            self.broken.store(true, Ordering::Release);
+        }
+        if e.code().is_some() {
+            self.failed.store(true, Ordering::Release);
+        }
+    }
+
+    /// Runs `fut` (a statement on this transaction's connection) under the deadline.
+    async fn guarded<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        if self.aborted.load(Ordering::Acquire) {
+            return Err(self.timeout_error());
+        }
+        if self.broken.load(Ordering::Acquire) {
+            return Err(Error::database(
+                DatabaseType::Postgres,
+                ErrorKind::ConnectionLost,
+                None,
+                "the transaction's connection was lost",
+                None,
+            ));
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let result = match self.deadline {
+            None => fut.await,
+            Some(deadline) => match tokio::time::timeout_at(deadline.into(), fut).await {
+                Ok(result) => result,
+                Err(_) => {
+                    self.expire().await;
+                    return Err(self.timeout_error());
+                }
+            },
+        };
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        match result {
+            Err(e) if e.kind() == ErrorKind::Timeout && self.aborted.load(Ordering::Acquire) => {
+                Err(self.timeout_error())
+            }
+            Err(e) => {
+                self.note_error(&e);
+                Err(e)
+            }
+            ok => ok,
+        }
+    }
+
+    /// Runs the savepoint rollbacks queued by dropped savepoints.
+    async fn flush(&self) -> Result<()> {
+        loop {
+            let next = {
+                let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                pending.remove(0)
+            };
+            self.guarded(exec::batch(self.client(), &next)).await?;
+            self.failed.store(false, Ordering::Release);
+        }
+    }
+
+    async fn control(&self, sql: &str) -> Result<()> {
+        self.flush().await?;
+        self.guarded(exec::batch(self.client(), sql)).await
+    }
+
+    /// Ends the transaction and hands the connection back (or discards it).
+    async fn finish(&mut self, commit: bool) -> Result<()> {
+        let result = self.end(commit).await;
+        if let Some(conn) = self.conn.take() {
+            let ended = match &result {
+                Ok(()) => true,
+                // After a server error on COMMIT the transaction is over.
+                Err(e) => e.code().is_some() || self.rolled_back.load(Ordering::Acquire),
+            };
+            if ended && !self.broken.load(Ordering::Acquire) {
+                drop(conn);
+            } else {
+                conn.discard();
+            }
+        }
+        result
+    }
+
+    async fn end(&self, commit: bool) -> Result<()> {
+        let lost = || {
+            Error::database(
+                DatabaseType::Postgres,
+                ErrorKind::ConnectionLost,
+                None,
+                "the transaction's connection was lost; nothing was committed",
+                None,
+            )
+        };
+        if self.broken.load(Ordering::Acquire) {
+            return if commit { Err(lost()) } else { Ok(()) };
+        }
+        if self.rolled_back.load(Ordering::Acquire) {
+            // The deadline passed and the rollback is done.
+            return if commit {
+                Err(self.timeout_error())
+            } else {
+                Ok(())
+            };
+        }
+        let aborted = self.aborted.load(Ordering::Acquire);
+        if !commit || aborted || self.deadline_passed() {
+            // A statement may still run if its future was cancelled, or if the deadline
+            // fired while the cancel was being sent.
+            let cancel = aborted || self.in_flight.load(Ordering::Acquire) > 0;
+            self.aborted.store(true, Ordering::Release);
+            self.roll_back_now(cancel).await;
+            return if commit {
+                Err(self.timeout_error())
+            } else if self.broken.load(Ordering::Acquire) {
+                Err(Error::database(
+                    DatabaseType::Postgres,
+                    ErrorKind::ConnectionLost,
+                    None,
+                    "ROLLBACK could not be confirmed; the connection was closed, so the \
+                     server rolls back",
+                    None,
+                ))
+            } else {
+                Ok(())
+            };
+        }
+        self.flush().await?;
+        if self.failed.load(Ordering::Acquire) {
+            // PostgreSQL would turn this COMMIT into a silent ROLLBACK.
+            exec::batch(self.client(), "ROLLBACK").await?;
+            return Err(Error::database(
+                DatabaseType::Postgres,
+                ErrorKind::Other,
+                Some("25P02".into()),
+                "the transaction was aborted by an earlier error and has been rolled back; \
+                 nothing was committed",
+                None,
+            ));
+        }
+        exec::batch(self.client(), "COMMIT")
+            .await
+            .inspect_err(|e| self.note_error(e))
+    }
+}
+
+/// Rolls back an abandoned transaction off the caller's task, then returns the
+/// connection; without a runtime (or if anything fails) the connection is discarded.
+fn abandon(core: &mut TxCore) {
+    let Some(conn) = core.conn.take() else { return };
+    if core.broken.load(Ordering::Acquire) {
+        conn.discard();
+        return;
+    }
+    if core.rolled_back.load(Ordering::Acquire) {
+        drop(conn);
+        return;
+    }
+    let in_flight =
+        core.in_flight.load(Ordering::Acquire) > 0 || core.aborted.load(Ordering::Acquire);
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        conn.discard();
+        return;
+    };
+    runtime.spawn(async move {
+        let cleaned = tokio::time::timeout(CLEANUP_LIMIT, async {
+            if in_flight {
+                let token = conn.client().cancel_token();
+                token.cancel_query(conn.tls().clone()).await.ok()?;
+            }
+            exec::batch(conn.client(), "ROLLBACK").await.ok()
+        })
+        .await;
+        if matches!(cleaned, Ok(Some(()))) {
+            drop(conn);
+        } else {
+            conn.discard();
+        }
+    });
+}
+
+enum CoreRef<'a> {
+    Owned(Box<TxCore>),
+    Borrowed(&'a TxCore),
+}
+
+impl Deref for CoreRef<'_> {
+    type Target = TxCore;
+    fn deref(&self) -> &TxCore {
+        match self {
+            CoreRef::Owned(core) => core,
+            CoreRef::Borrowed(core) => core,
+        }
+    }
+}
+
+/// A PostgreSQL transaction ([`Transaction`]), or one of its savepoints
+/// (`depth() > 0`), which borrows its parent until it is committed (released), rolled
+/// back or dropped.
+pub struct PgTransaction<'a> {
+    core: CoreRef<'a>,
+    savepoint: Option<String>,
+    depth: u32,
+    finished: bool,
+}
+
+impl std::fmt::Debug for PgTransaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTransaction")
+            .field("options", &self.core.options)
+            .field("depth", &self.depth)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `BEGIN` with the options' isolation level and access mode.
+pub(crate) fn begin_sql(options: &TxOptions) -> String {
+    let mut sql = String::from("BEGIN");
+    if let Some(level) = options.isolation {
+        sql.push_str(" ISOLATION LEVEL ");
+        sql.push_str(level.as_sql());
+    }
+    if options.read_only {
+        sql.push_str(" READ ONLY");
+    }
+    sql
+}
+
+impl PgTransaction<'static> {
+    pub(crate) async fn begin(
+        db: Arc<Inner>,
+        conn: PooledConn,
+        options: TxOptions,
+    ) -> Result<Self> {
+        let deadline = options.timeout.map(|t| Instant::now() + t);
+        let sql = begin_sql(&options);
+        // The guard exists before BEGIN is sent: a future cancelled while BEGIN is in
+        // flight still rolls back before the connection is reused.
+        let tx = PgTransaction {
+            core: CoreRef::Owned(Box::new(TxCore {
+                db,
+                conn: Some(conn),
+                options,
+                deadline,
+                aborted: AtomicBool::new(false),
+                rolled_back: AtomicBool::new(false),
+                broken: AtomicBool::new(false),
+                in_flight: AtomicUsize::new(0),
+                failed: AtomicBool::new(false),
+                pending: Mutex::new(Vec::new()),
+                next_savepoint: AtomicU32::new(1),
+            })),
+            savepoint: None,
+            depth: 0,
+            finished: false,
+        };
+        tx.core.guarded(exec::batch(tx.core.client(), &sql)).await?;
+        Ok(tx)
+    }
+}
+
+impl PgTransaction<'_> {
+    async fn end(&mut self, commit: bool) -> Result<()> {
+        self.finished = true;
+        match (&mut self.core, self.savepoint.clone()) {
+            (CoreRef::Owned(core), None) => core.finish(commit).await,
+            (core, Some(name)) if commit => {
+                core.control(&format!("RELEASE SAVEPOINT {name}")).await
+            }
+            (core, Some(name)) => {
+                core.control(&rollback_to(&name)).await?;
+                core.failed.store(false, Ordering::Release);
+                Ok(())
+            }
+            (CoreRef::Borrowed(_), None) => unreachable!("a borrowed core always has a savepoint"),
+        }
+    }
+
+    async fn statement<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+        self.core.flush().await?;
+        self.core.guarded(fut).await
+    }
+}
+
+fn rollback_to(name: &str) -> String {
+    format!("ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+}
+
+impl Drop for PgTransaction<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        match (&mut self.core, &self.savepoint) {
+            (CoreRef::Owned(core), _) => abandon(core),
+            (CoreRef::Borrowed(core), Some(name)) => core
+                .pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(rollback_to(name)),
+            (CoreRef::Borrowed(_), None) => {}
+        }
+    }
+}
+
+#[async_trait]
+impl Executor for PgTransaction<'_> {
+    fn database_type(&self) -> DatabaseType {
+        DatabaseType::Postgres
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let prepared = prepare(&self.core.db.cache, sql, params.len())?;
+        self.statement(exec::execute(self.core.client(), &prepared, params))
+            .await
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let prepared = prepare(&self.core.db.cache, sql, params.len())?;
+        self.statement(exec::query(self.core.client(), &prepared, params))
+            .await
+    }
+
+    async fn execute_batch(&self, sql: &str) -> Result<()> {
+        match prepare_sql(sql, PlaceholderStyle::Dollar) {
+            Ok(p) if p.contains_transaction_control() => {
+                return Err(Error::TransactionControl {
+                    statement: p
+                        .transaction_control()
+                        .unwrap_or("transaction control")
+                        .to_owned(),
+                });
+            }
+            _ => {}
+        }
+        self.statement(exec::batch(self.core.client(), sql)).await
+    }
+
+    async fn for_each_row(
+        &self,
+        sql: &str,
+        params: &[Value],
+        f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    ) -> Result<u64> {
+        let prepared = prepare(&self.core.db.cache, sql, params.len())?;
+        self.statement(exec::for_each_row(self.core.client(), &prepared, params, f))
+            .await
+    }
+
+    async fn insert_many(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
+        if rows.is_empty() {
+            InsertPlan::new(DatabaseType::Postgres, table, columns, &rows)?;
+            return Ok(0);
+        }
+        let client = self.core.client();
+        self.statement(async {
+            match exec::copy_in(client, table, columns, &rows).await? {
+                Some(n) => Ok(n),
+                None => exec::insert_rows(client, table, columns, &rows).await,
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Transaction for PgTransaction<'_> {
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.end(true).await
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<()> {
+        self.end(false).await
+    }
+
+    async fn savepoint(&mut self) -> Result<Box<dyn Transaction + '_>> {
+        let n = self.core.next_savepoint.fetch_add(1, Ordering::Relaxed);
+        let name = format!("dblayer_sp_{n}");
+        self.core.control(&format!("SAVEPOINT {name}")).await?;
+        Ok(Box::new(PgTransaction {
+            core: CoreRef::Borrowed(&self.core),
+            savepoint: Some(name),
+            depth: self.depth + 1,
+            finished: false,
+        }))
+    }
+
+    fn options(&self) -> &TxOptions {
+        &self.core.options
+    }
+
+    fn depth(&self) -> u32 {
+        self.depth
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dbcore::IsolationLevel;
+
+    #[test]
+    fn begin_statements() {
+        assert_eq!(begin_sql(&TxOptions::new()), "BEGIN");
+        assert_eq!(begin_sql(&TxOptions::read_only_tx()), "BEGIN READ ONLY");
+        assert_eq!(
+            begin_sql(
+                &TxOptions::new()
+                    .isolation(IsolationLevel::Serializable)
+                    .read_only(true)
+            ),
+            "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY"
+        );
+    }
+}

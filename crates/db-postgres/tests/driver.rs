@@ -1,0 +1,829 @@
+//! PostgreSQL-only tests against a real server (`DB_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`). Each test works in a schema of its own,
+//! dropped at the end.
+
+#![allow(clippy::unwrap_used)] // tests may panic on failure
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use db_postgres::{
+    ConnectOptions, Database, Error, ErrorKind, Executor, PgDatabase, PgOptions, PostgresConfig,
+    SslMode, TxOptions, Value, params,
+};
+use dbcore::{DatabaseConfig, Driver, Secret};
+
+const URL_ENV: &str = "DB_TEST_POSTGRES_URL";
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// `postgres://user[:password]@host[:port]/database` (no percent-decoding needed for
+/// the test servers).
+fn base_config() -> PostgresConfig {
+    let url = std::env::var(URL_ENV).unwrap_or_else(|_| DEFAULT_URL.to_owned());
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .unwrap_or_else(|| panic!("{URL_ENV} must start with postgres://"));
+    let rest = rest.split('?').next().unwrap_or(rest);
+    let (userinfo, hostpart) = rest.rsplit_once('@').unwrap_or(("postgres", rest));
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let (hostport, name) = hostpart.split_once('/').unwrap_or((hostpart, "test"));
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().unwrap()),
+        None => (hostport, 5432),
+    };
+    PostgresConfig::default()
+        .with_host(host)
+        .with_port(port)
+        .with_name(name)
+        .with_username(user)
+        .with_password(Secret::new(password))
+        .with_ssl_mode(SslMode::Disable)
+        .with_max_retries(0)
+        .with_timeout(Duration::from_secs(10))
+        .with_health_check_interval(Duration::ZERO)
+}
+
+/// Pool sizing for a test: `n` connections, all of which may stay idle.
+trait WithPool {
+    fn with_pool(self, n: u32) -> Self;
+}
+
+impl WithPool for PostgresConfig {
+    fn with_pool(self, n: u32) -> Self {
+        self.with_max_open_conns(n).with_max_idle_conns(n)
+    }
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A schema of its own, dropped by [`Schema::drop_now`].
+struct Schema {
+    name: String,
+    admin: PgDatabase,
+}
+
+impl Schema {
+    async fn new() -> Schema {
+        let name = format!(
+            "dbl_pgtest_{}_{}_{:06x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            fastrand_u32()
+        );
+        let admin = PgDatabase::connect(&base_config().with_pool(2))
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot reach the PostgreSQL test server (set {URL_ENV}): {e}")
+            });
+        admin
+            .execute(&format!("CREATE SCHEMA {name}"), &[])
+            .await
+            .unwrap();
+        Schema { name, admin }
+    }
+
+    fn options(&self, app: &str) -> PgOptions {
+        PgOptions::new()
+            .application_name(app)
+            .search_path([self.name.clone()])
+    }
+
+    async fn connect(&self, cfg: &PostgresConfig, app: &str) -> PgDatabase {
+        PgDatabase::connect_with(cfg, self.options(app))
+            .await
+            .unwrap()
+    }
+
+    async fn drop_now(self) {
+        self.admin
+            .execute_batch(&format!(
+                "SET lock_timeout = '10s'; DROP SCHEMA {} CASCADE",
+                self.name
+            ))
+            .await
+            .unwrap();
+        self.admin.close(Duration::from_secs(5)).await.unwrap();
+    }
+}
+
+fn fastrand_u32() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    nanos & 0x00ff_ffff
+}
+
+fn app_name(test: &str) -> String {
+    format!("dbl-{test}-{}", std::process::id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_transaction_never_returns_inside_a_transaction() {
+    let schema = Schema::new().await;
+    let db = schema.connect(&base_config().with_pool(1), "drop").await;
+    db.execute("CREATE TABLE t (id int4 PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+
+    // A transaction that wrote (so it has an xid) and is dropped mid-statement.
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    tx.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
+    let slow = tokio::time::timeout(
+        Duration::from_millis(50),
+        tx.query("SELECT pg_sleep(0.5)", &[]),
+    )
+    .await;
+    assert!(slow.is_err(), "the sleep should have been cut off");
+    drop(tx);
+
+    // The next checkout (same single connection) is outside any transaction.
+    let row = db
+        .query_one("SELECT txid_current_if_assigned() AS x", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.value("x").unwrap(), &Value::Null);
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 0, "the dropped transaction's insert must be rolled back");
+
+    // A future cancelled while BEGIN READ ONLY is in flight leaves nothing behind either.
+    for _ in 0..20 {
+        let _ = tokio::time::timeout(
+            Duration::from_micros(200),
+            db.begin(TxOptions::read_only_tx()),
+        )
+        .await;
+    }
+    // Raw probe: SAVEPOINT fails with 25P01 outside a transaction block.
+    let client = db.pool().get().await.unwrap();
+    let probe = client.batch_execute("SAVEPOINT probe").await.unwrap_err();
+    assert_eq!(probe.code().map(|c| c.code()), Some("25P01"), "{probe}");
+    let ro = client
+        .query_one("SHOW transaction_read_only", &[])
+        .await
+        .unwrap();
+    assert_eq!(ro.get::<_, String>(0), "off");
+    drop(client);
+
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_timeout_cancels_the_statement_on_the_server() {
+    let schema = Schema::new().await;
+    let app = app_name("cancel");
+    let db = schema.connect(&base_config().with_pool(2), &app).await;
+    let tx = db
+        .begin(TxOptions::new().timeout(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = tx.query("SELECT pg_sleep(30)", &[]).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    // Later statements and commit report the timeout too.
+    let again = tx.query("SELECT 1", &[]).await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Timeout);
+    drop(tx);
+
+    // No backend runs the sleep any more.
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+               AND state = 'active' AND query LIKE '%pg_sleep(30)%'";
+    let mut running = -1;
+    for _ in 0..50 {
+        running = schema
+            .admin
+            .query_one(sql, &params![app.as_str()])
+            .await
+            .unwrap()
+            .get::<i64>(0)
+            .unwrap();
+        if running == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        running, 0,
+        "the cancelled statement still runs on the server"
+    );
+    // Both connections are usable and outside a transaction.
+    for _ in 0..2 {
+        let row = db
+            .query_one("SELECT txid_current_if_assigned() AS x", &[])
+            .await
+            .unwrap();
+        assert!(row.value("x").unwrap().is_null());
+    }
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+/// A stand-in for a server without TLS: answers `N` to every SSLRequest.
+async fn server_refusing_tls() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 8];
+                if socket.read_exact(&mut request).await.is_ok() {
+                    let _ = socket.write_all(b"N").await;
+                    let mut rest = Vec::new();
+                    let _ = socket.read_to_end(&mut rest).await;
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssl_require_against_a_server_without_tls_is_a_clear_error() {
+    let port = server_refusing_tls().await;
+    for mode in [SslMode::Require, SslMode::VerifyCa, SslMode::VerifyFull] {
+        let retries = Arc::new(AtomicU32::new(0));
+        let counter = Arc::clone(&retries);
+        let cfg = base_config()
+            .with_host("127.0.0.1")
+            .with_port(port)
+            .with_ssl_mode(mode)
+            .with_max_retries(3)
+            .with_retry_delay(Duration::from_millis(10));
+        let options = PgOptions::new().connect_options(ConnectOptions::new().on_retry(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }));
+        let err = PgDatabase::connect_with(&cfg, options).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Tls, "{mode:?}: {err}");
+        assert_eq!(
+            retries.load(Ordering::SeqCst),
+            0,
+            "a TLS mismatch is not retried"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("after 1 attempt(s)"), "{msg}");
+        assert!(msg.contains("does not support TLS"), "{msg}");
+        assert!(
+            msg.contains(&format!("sslMode is `{}`", mode.as_str())),
+            "{msg}"
+        );
+        assert!(msg.contains("never falls back to plaintext"), "{msg}");
+    }
+}
+
+/// Whether the test server offers TLS (`ssl = on`).
+async fn server_has_tls() -> bool {
+    let probe = PgDatabase::connect(&base_config()).await.unwrap();
+    let ssl: String = probe
+        .query_one("SHOW ssl", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    probe.close(Duration::from_secs(1)).await.unwrap();
+    ssl == "on"
+}
+
+async fn uses_tls(db: &PgDatabase) -> bool {
+    db.query_one(
+        "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssl_modes_against_the_test_server() {
+    if !server_has_tls().await {
+        eprintln!("note: the test server has ssl=off; only disable/prefer are checked");
+        let db = PgDatabase::connect(&base_config().with_ssl_mode(SslMode::Prefer))
+            .await
+            .unwrap();
+        assert!(!uses_tls(&db).await);
+        return;
+    }
+    for (mode, tls) in [
+        (SslMode::Disable, false),
+        (SslMode::Prefer, true),
+        (SslMode::Require, true),
+    ] {
+        let db = PgDatabase::connect(&base_config().with_ssl_mode(mode))
+            .await
+            .unwrap();
+        assert_eq!(uses_tls(&db).await, tls, "{mode:?}");
+        db.close(Duration::from_secs(1)).await.unwrap();
+    }
+    // verify-ca checks the chain only; verify-full also the host name. Debian's
+    // self-signed snakeoil certificate (CN=localhost) is trusted where the system store
+    // lists it, never for the name 127.0.0.1.
+    let at = |host: &str, mode| base_config().with_host(host).with_ssl_mode(mode);
+    let ca = PgDatabase::connect(&at("127.0.0.1", SslMode::VerifyCa)).await;
+    let full_ip = PgDatabase::connect(&at("127.0.0.1", SslMode::VerifyFull)).await;
+    let err = full_ip.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    match ca {
+        Ok(db) => {
+            assert!(uses_tls(&db).await);
+            db.close(Duration::from_secs(1)).await.unwrap();
+            let full = PgDatabase::connect(&at("localhost", SslMode::VerifyFull))
+                .await
+                .unwrap();
+            assert!(uses_tls(&full).await);
+            full.close(Duration::from_secs(1)).await.unwrap();
+        }
+        Err(err) => {
+            // The certificate is not trusted here: verify-full fails the same way.
+            assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+            let full = PgDatabase::connect(&at("localhost", SslMode::VerifyFull)).await;
+            assert_eq!(full.unwrap_err().kind(), ErrorKind::Tls);
+        }
+    }
+    // Cancel on timeout works over TLS too (the cancel request uses the TLS connector).
+    let db = PgDatabase::connect_with(
+        &base_config().with_ssl_mode(SslMode::Require).with_pool(1),
+        PgOptions::new().application_name(app_name("tlscancel")),
+    )
+    .await
+    .unwrap();
+    let tx = db
+        .begin(TxOptions::new().timeout(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let err = tx.query("SELECT pg_sleep(30)", &[]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    drop(tx);
+    let row = db.query_one("SELECT 1", &[]).await.unwrap();
+    assert_eq!(row.get::<i64>(0).unwrap(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    db.close(Duration::from_secs(1)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_their_lifetime_or_idle_time_are_replaced() {
+    let schema = Schema::new().await;
+    let pid_sql = "SELECT pg_backend_pid()";
+
+    let cfg = base_config()
+        .with_pool(1)
+        .with_conn_max_lifetime(Duration::from_millis(300))
+        .with_conn_max_idle_time(Duration::ZERO);
+    let db = schema.connect(&cfg, "lifetime").await;
+    let first: i64 = db.query_one(pid_sql, &[]).await.unwrap().get(0).unwrap();
+    let same: i64 = db.query_one(pid_sql, &[]).await.unwrap().get(0).unwrap();
+    assert_eq!(first, same, "a young connection is reused");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let next: i64 = db.query_one(pid_sql, &[]).await.unwrap().get(0).unwrap();
+    assert_ne!(
+        first, next,
+        "a connection past connMaxLifetime must be replaced"
+    );
+    assert!(db.stats().max_lifetime_closed >= 1, "{:?}", db.stats());
+    db.close(Duration::from_secs(5)).await.unwrap();
+
+    let cfg = base_config()
+        .with_pool(1)
+        .with_conn_max_lifetime(Duration::ZERO)
+        .with_conn_max_idle_time(Duration::from_millis(300));
+    let db = schema.connect(&cfg, "idle").await;
+    let first: i64 = db.query_one(pid_sql, &[]).await.unwrap().get(0).unwrap();
+    // Busy for longer than the idle limit: not idle, so kept.
+    let held = db.begin(TxOptions::new()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    held.rollback().await.unwrap();
+    let same: i64 = db.query_one(pid_sql, &[]).await.unwrap().get(0).unwrap();
+    assert_eq!(first, same, "time in use does not count as idle time");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let next: i64 = db.query_one(pid_sql, &[]).await.unwrap().get(0).unwrap();
+    assert_ne!(
+        first, next,
+        "a connection idle past connMaxIdleTime must be replaced"
+    );
+    assert!(db.stats().max_idle_time_closed >= 1, "{:?}", db.stats());
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_tasks_on_a_pool_of_five() {
+    let schema = Schema::new().await;
+    let db = Arc::new(schema.connect(&base_config().with_pool(5), "many").await);
+    db.execute("CREATE TABLE hits (id int4 PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                db.query("SELECT pg_sleep(0.002)", &[]).await?;
+                db.execute("INSERT INTO hits (id) VALUES ($1)", &params![i])
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), 1);
+    }
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM hits", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 200);
+    let stats = db.stats();
+    assert!(stats.open <= 5, "{stats:?}");
+    assert_eq!(stats.in_use, 0, "{stats:?}");
+    assert!(stats.wait_count > 0, "{stats:?}");
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_database_fails_after_one_attempt() {
+    let retries = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&retries);
+    let cfg = base_config()
+        .with_name("dblayer_no_such_database")
+        .with_password(Secret::new("sentinel-pw-93417"))
+        .with_max_retries(3)
+        .with_retry_delay(Duration::from_millis(10));
+    let options = PgOptions::new().connect_options(ConnectOptions::new().on_retry(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+    let err = PgDatabase::connect_with(&cfg, options).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownDatabase, "{err}");
+    assert_eq!(err.code(), Some("3D000"));
+    assert_eq!(retries.load(Ordering::SeqCst), 0);
+    let msg = err.to_string();
+    assert!(msg.contains("after 1 attempt(s)"), "{msg}");
+    assert!(msg.contains("dblayer_no_such_database"), "{msg}");
+    assert!(!msg.contains("sentinel-pw-93417"), "{msg}");
+    assert!(!format!("{err:?}").contains("sentinel-pw-93417"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_listening_retries_then_names_the_attempts() {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let retries = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&retries);
+    let cfg = base_config()
+        .with_host("127.0.0.1")
+        .with_port(port)
+        .with_max_retries(2)
+        .with_retry_delay(Duration::from_millis(20));
+    let options = PgOptions::new().connect_options(ConnectOptions::new().on_retry(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    }));
+    let err = PgDatabase::connect_with(&cfg, options).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    assert_eq!(retries.load(Ordering::SeqCst), 2);
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!(
+            "could not connect to postgres at 127.0.0.1:{port}/"
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("after 3 attempt(s)"), "{msg}");
+    assert!(msg.to_lowercase().contains("refused"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_copy_bulk_insert_and_text_fallback() {
+    let schema = Schema::new().await;
+    let db = schema.connect(&base_config(), "copy").await;
+    db.execute(
+        "CREATE TABLE bulk (id int4 PRIMARY KEY, small int2, name text, score float8, \
+         data bytea, ok bool)",
+        &[],
+    )
+    .await
+    .unwrap();
+    let rows: Vec<Vec<Value>> = (0..20_000)
+        .map(|i| {
+            vec![
+                Value::Int(i),
+                if i % 7 == 0 {
+                    Value::Null
+                } else {
+                    Value::Int(i % 100)
+                },
+                Value::Text(format!("row {i}")),
+                Value::Float(f64::from(i as i32) / 2.0),
+                Value::Bytes(vec![(i % 256) as u8; 3]),
+                Value::Bool(i % 2 == 0),
+            ]
+        })
+        .collect();
+    let n = db
+        .insert_many(
+            "bulk",
+            &["id", "small", "name", "score", "data", "ok"],
+            rows,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 20_000);
+    let row = db
+        .query_one(
+            "SELECT name, score, data, ok, small FROM bulk WHERE id = $1",
+            &params![4321],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<String>("name").unwrap(), "row 4321");
+    assert_eq!(row.get::<f64>("score").unwrap(), 2160.5);
+    assert_eq!(
+        row.get::<Vec<u8>>("data").unwrap(),
+        vec![(4321 % 256) as u8; 3]
+    );
+    assert!(!row.get::<bool>("ok").unwrap());
+    assert_eq!(row.get::<i64>("small").unwrap(), 21);
+
+    // A value out of range for its column is an error naming the row and column, and
+    // nothing is inserted.
+    let err = db
+        .insert_many(
+            "bulk",
+            &["id", "small"],
+            vec![
+                vec![Value::Int(1_000_000), Value::Int(1)],
+                vec![Value::Int(1_000_001), Value::Int(70_000)],
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Parameter, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("row 1, column small"), "{msg}");
+
+    // Text into numeric has no binary encoding here: the INSERT fallback runs, atomically.
+    db.execute(
+        "CREATE TABLE money (id int4 PRIMARY KEY, amount numeric(12, 2))",
+        &[],
+    )
+    .await
+    .unwrap();
+    let n = db
+        .insert_many(
+            "money",
+            &["id", "amount"],
+            vec![
+                vec![Value::Int(1), Value::Text("12.50".into())],
+                vec![Value::Int(2), Value::Int(7)],
+                vec![Value::Int(3), Value::Float(0.25)],
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    let amounts: Vec<String> = db
+        .query("SELECT amount FROM money ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String>(0).unwrap())
+        .collect();
+    assert_eq!(amounts, ["12.50", "7.00", "0.25"]);
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_are_converted_to_the_inferred_types() {
+    let schema = Schema::new().await;
+    let db = schema.connect(&base_config(), "types").await;
+    db.execute(
+        "CREATE TABLE v (id int4 PRIMARY KEY, s int2, n numeric, d date, ts timestamptz, \
+         j jsonb, u uuid, ip inet)",
+        &[],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        "INSERT INTO v VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &params![
+            1,
+            -5,
+            "123456789.000000001",
+            "2024-02-29",
+            "2024-02-29 12:34:56.5+00",
+            r#"{"a": [1, 2]}"#,
+            "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+            "10.1.2.3"
+        ],
+    )
+    .await
+    .unwrap();
+    let row = db
+        .query_one("SELECT s, n, d, j, u, ip::text AS ip FROM v", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<i64>("s").unwrap(), -5);
+    assert_eq!(row.get::<String>("n").unwrap(), "123456789.000000001");
+    assert_eq!(row.get::<String>("ip").unwrap(), "10.1.2.3/32");
+    #[cfg(not(feature = "chrono"))]
+    assert_eq!(row.get::<String>("d").unwrap(), "2024-02-29");
+    #[cfg(not(feature = "uuid"))]
+    assert_eq!(
+        row.get::<String>("u").unwrap(),
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    );
+    #[cfg(not(feature = "json"))]
+    assert_eq!(row.get::<String>("j").unwrap(), r#"{"a": [1, 2]}"#);
+    let _ = row;
+
+    // An int out of range for the parameter's type names the placeholder.
+    let err = db
+        .execute("INSERT INTO v (id, s) VALUES ($1, $2)", &params![2, 40_000])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Parameter);
+    assert!(err.to_string().contains("$2"), "{err}");
+    assert!(err.to_string().contains("int2"), "{err}");
+    // An unsupported column type is a decode error naming column and type.
+    let err = db.query("SELECT ip FROM v", &[]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.to_string().contains("column ip"), "{err}");
+    assert!(err.to_string().contains("inet"), "{err}");
+    // NULL binds to any type.
+    db.execute(
+        "INSERT INTO v VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            Value::Int(3),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ],
+    )
+    .await
+    .unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_control_and_stacked_statements_are_refused() {
+    let schema = Schema::new().await;
+    let db = schema.connect(&base_config().with_pool(1), "control").await;
+    db.execute("CREATE TABLE t (id int4)", &[]).await.unwrap();
+    for sql in [
+        "BEGIN",
+        "begin read only",
+        "COMMIT",
+        "SET TRANSACTION READ ONLY",
+    ] {
+        let err = db.execute(sql, &[]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TransactionControl, "{sql}: {err}");
+    }
+    let err = db
+        .execute("INSERT INTO t VALUES (1); DROP TABLE t", &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::MultipleStatements), "{err}");
+    // A script that leaves a transaction open is rolled back and reported; the next
+    // borrower is clean and may write.
+    let err = db
+        .execute_batch("BEGIN READ ONLY; SELECT 1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TransactionControl, "{err}");
+    db.execute("INSERT INTO t VALUES (2)", &[]).await.unwrap();
+    let row = db
+        .query_one("SELECT txid_current_if_assigned() AS x", &[])
+        .await
+        .unwrap();
+    assert!(row.value("x").unwrap().is_null());
+    // A balanced script is fine.
+    db.execute_batch("BEGIN; INSERT INTO t VALUES (3); COMMIT")
+        .await
+        .unwrap();
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 2);
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_carry_sqlstate_and_aborted_transactions_do_not_commit() {
+    let schema = Schema::new().await;
+    let db = schema.connect(&base_config(), "errors").await;
+    db.execute("CREATE TABLE t (id int4 PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+    db.execute("INSERT INTO t VALUES (1)", &[]).await.unwrap();
+    let err = db
+        .execute("INSERT INTO t VALUES (1)", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UniqueViolation);
+    assert_eq!(err.code(), Some("23505"));
+    let err = db.execute("SELEC 1", &[]).await.unwrap_err();
+    assert_eq!((err.kind(), err.code()), (ErrorKind::Syntax, Some("42601")));
+
+    // Commit after an error inside the transaction reports it instead of a silent
+    // rollback.
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    tx.execute("INSERT INTO t VALUES (2)", &[]).await.unwrap();
+    assert!(tx.execute("INSERT INTO t VALUES (1)", &[]).await.is_err());
+    let err = tx.commit().await.unwrap_err();
+    assert!(err.to_string().contains("nothing was committed"), "{err}");
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 1);
+
+    // A savepoint recovers from the error.
+    let mut tx = db.begin(TxOptions::new()).await.unwrap();
+    tx.execute("INSERT INTO t VALUES (3)", &[]).await.unwrap();
+    {
+        let sp = tx.savepoint().await.unwrap();
+        assert!(sp.execute("INSERT INTO t VALUES (1)", &[]).await.is_err());
+        // dropped: ROLLBACK TO SAVEPOINT before the parent's next statement
+    }
+    tx.execute("INSERT INTO t VALUES (4)", &[]).await.unwrap();
+    tx.commit().await.unwrap();
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 3);
+
+    // Read-only transactions refuse writes with their own kind.
+    let tx = db.begin(TxOptions::read_only_tx()).await.unwrap();
+    let err = tx
+        .execute("INSERT INTO t VALUES (9)", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ReadOnlyViolation);
+    assert_eq!(err.code(), Some("25006"));
+    tx.rollback().await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_pool_from_a_driver_created_database_and_health() {
+    let config = DatabaseConfig::postgres(
+        base_config().with_health_check_interval(Duration::from_millis(50)),
+    );
+    let db: Box<dyn Database> = db_postgres::DRIVER
+        .connect(&config, &ConnectOptions::new())
+        .await
+        .unwrap();
+    let pg = db.as_any().downcast_ref::<PgDatabase>().unwrap();
+    let client = pg.pool().get().await.unwrap();
+    let row = client.query_one("SELECT 41 + 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 42);
+    drop(client);
+    let version = db.server_version().await.unwrap();
+    assert!(version.starts_with("PostgreSQL "), "{version}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let check = db.last_health_check().expect("the health check has run");
+    assert!(check.ok, "{check:?}");
+    let report = db.health().await;
+    assert!(report.healthy, "{report:?}");
+    db.close(Duration::from_secs(5)).await.unwrap();
+    assert!(db.is_closed());
+    assert_eq!(
+        db.query("SELECT 1", &[]).await.unwrap_err().kind(),
+        ErrorKind::PoolClosed
+    );
+}
