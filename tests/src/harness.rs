@@ -82,6 +82,30 @@ pub struct TestDb {
     max_open: u32,
     description: String,
     _files: RemoveOnDrop,
+    /// Drops a per-run server database / schema: run by `finish`, or on a thread of its
+    /// own when the test panicked before `finish`.
+    cleanup: Option<Cleanup>,
+}
+
+/// Async clean-up of a server-side test database.
+pub type Cleanup =
+    Box<dyn FnOnce() -> futures_util::future::BoxFuture<'static, ()> + Send + Sync + 'static>;
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(cleanup) = self.cleanup.take() {
+            // Not finished (a panic): clean up on a runtime of its own.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(cleanup());
+                }
+            })
+            .join();
+        }
+    }
 }
 
 /// Removes files when dropped (also when a test panics).
@@ -131,12 +155,16 @@ impl TestDb {
         &self.description
     }
 
-    /// Closes the pool (a scenario may already have done so) and removes its files.
-    pub async fn finish(self) {
+    /// Closes the pool (a scenario may already have done so), drops a server database
+    /// and removes its files.
+    pub async fn finish(mut self) {
         if !self.db.is_closed()
             && let Err(e) = self.db.close(Duration::from_secs(5)).await
         {
             panic!("closing the test database {} failed: {e}", self.description);
+        }
+        if let Some(cleanup) = self.cleanup.take() {
+            cleanup().await;
         }
         // The files are removed when `self` is dropped, after the pool.
     }
@@ -164,23 +192,10 @@ pub async fn connect_test_db(driver: DatabaseType, options: TestDbOptions) -> Te
     let max_open = options.max_open_conns.unwrap_or(DEFAULT_MAX_OPEN);
     match driver {
         DatabaseType::Sqlite => connect_sqlite(&options, max_open).await,
-        DatabaseType::Postgres => not_built_in("postgres", POSTGRES_URL_ENV),
-        DatabaseType::Mysql => not_built_in("mysql", MYSQL_URL_ENV),
+        DatabaseType::Postgres => crate::postgres::connect_postgres(&options, max_open).await,
+        DatabaseType::Mysql => crate::mysql::connect_mysql(&options, max_open).await,
         other => panic!("driver {other} is not built into this suite yet"),
     }
-}
-
-fn not_built_in(driver: &str, url_env: &str) -> ! {
-    let url_state = if std::env::var_os(url_env).is_some() {
-        "is set"
-    } else {
-        "is not set either"
-    };
-    panic!(
-        "driver {driver} is not built into this suite yet: add the db-{driver} crate to \
-         tests/Cargo.toml and a match arm in conformance::harness::connect_test_db \
-         ({url_env} {url_state})"
-    );
 }
 
 async fn connect_sqlite(options: &TestDbOptions, max_open: u32) -> TestDb {
@@ -229,5 +244,24 @@ async fn connect_sqlite(options: &TestDbOptions, max_open: u32) -> TestDb {
         max_open,
         description,
         _files: files,
+        cleanup: None,
+    }
+}
+
+impl TestDb {
+    /// A test database on a server, dropped by `cleanup` when the test ends.
+    pub fn on_server(
+        db: Arc<dyn Database>,
+        max_open: u32,
+        description: String,
+        cleanup: Cleanup,
+    ) -> Self {
+        TestDb {
+            db,
+            max_open,
+            description,
+            _files: RemoveOnDrop(Vec::new()),
+            cleanup: Some(cleanup),
+        }
     }
 }

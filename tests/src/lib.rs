@@ -16,6 +16,8 @@
 
 pub mod caps;
 pub mod harness;
+mod mysql;
+pub mod postgres;
 pub mod scenarios;
 pub mod slt;
 pub mod support;

@@ -285,6 +285,7 @@ fn unknown_key_and_unknown_variable() {
     );
 }
 
+#[cfg(not(feature = "postgres"))]
 #[test]
 fn postgres_is_not_compiled_in() {
     let sb = Sandbox::new();
@@ -559,4 +560,36 @@ fn health_watch_prints_one_line_per_check() {
         assert!(line.contains(" healthy latency="), "{line}");
         assert!(line.contains("open="), "{line}");
     }
+}
+
+/// With the driver compiled in (the default), a PostgreSQL server that does not answer
+/// is a connection error naming the target and the attempts, never the password.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_server_down_is_a_connect_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let sb = Sandbox::new();
+    let run = sb.fails(
+        1,
+        &["check"],
+        &[
+            ("DB_TYPE", "postgres"),
+            ("DB_POSTGRES_HOST", "127.0.0.1"),
+            ("DB_POSTGRES_PORT", &port),
+            ("DB_POSTGRES_PASSWORD", "hunter2"),
+            ("DB_POSTGRES_MAX_RETRIES", "1"),
+            ("DB_POSTGRES_RETRY_DELAY", "10ms"),
+        ],
+        &[
+            &format!("could not connect to postgres at 127.0.0.1:{port}/"),
+            "after 2 attempt(s)",
+        ],
+    );
+    assert!(!run.stderr.contains("hunter2"), "{run:#?}");
+    assert!(!run.stdout.contains("hunter2"), "{run:#?}");
 }

@@ -15,6 +15,14 @@ pub use loader::{
 };
 pub use registry::{DEFAULT_DRIVERS, DriverRegistry};
 
+/// The MySQL / MariaDB driver crate.
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub use db_mysql;
+/// The PostgreSQL driver crate.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use db_postgres;
 /// The SQLite driver crate.
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]

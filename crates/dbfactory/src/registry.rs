@@ -7,8 +7,12 @@ use dbcore::{ConnectOptions, Database, DatabaseConfig, DatabaseType, Driver, Err
 /// A compile-time slice, no global mutable state: assemble your own list with
 /// [`DriverRegistry::new`] to add drivers.
 pub static DEFAULT_DRIVERS: &[&dyn Driver] = &[
+    #[cfg(feature = "postgres")]
+    &db_postgres::DRIVER,
     #[cfg(feature = "sqlite")]
     &db_sqlite::DRIVER,
+    #[cfg(feature = "mysql")]
+    &db_mysql::DRIVER,
 ];
 
 /// A set of drivers, at most one per [`DatabaseType`], that connects a configuration to
@@ -21,8 +25,10 @@ pub static DEFAULT_DRIVERS: &[&dyn Driver] = &[
 /// # #[cfg(feature = "sqlite")]
 /// assert!(registry.available().contains(&DatabaseType::Sqlite));
 /// // A built-in driver whose feature is off names the feature to enable.
+/// # #[cfg(not(feature = "postgres"))] {
 /// let err = registry.get(DatabaseType::Postgres).unwrap_err().to_string();
 /// assert!(err.contains("`postgres` feature of dbfactory"));
+/// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct DriverRegistry {
@@ -131,9 +137,9 @@ impl DriverRegistry {
 /// The `dbfactory` feature of a built-in driver, and whether it is compiled in.
 fn builtin_feature(t: DatabaseType) -> Option<(&'static str, bool)> {
     match t {
-        DatabaseType::Postgres => Some(("postgres", false)),
+        DatabaseType::Postgres => Some(("postgres", cfg!(feature = "postgres"))),
         DatabaseType::Sqlite => Some(("sqlite", cfg!(feature = "sqlite"))),
-        DatabaseType::Mysql => Some(("mysql", false)),
+        DatabaseType::Mysql => Some(("mysql", cfg!(feature = "mysql"))),
         _ => None,
     }
 }
@@ -170,10 +176,17 @@ mod tests {
     #[test]
     fn disabled_builtin_names_the_feature() {
         let registry = DriverRegistry::with_defaults();
-        for (t, feature) in [
-            (DatabaseType::Postgres, "postgres"),
-            (DatabaseType::Mysql, "mysql"),
+        for (t, feature, enabled) in [
+            (
+                DatabaseType::Postgres,
+                "postgres",
+                cfg!(feature = "postgres"),
+            ),
+            (DatabaseType::Mysql, "mysql", cfg!(feature = "mysql")),
         ] {
+            if enabled {
+                continue;
+            }
             let err = registry.get(t).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::UnsupportedDatabase);
             assert!(
@@ -205,7 +218,11 @@ mod tests {
     #[tokio::test]
     async fn user_defined_driver_is_dispatched_to() {
         let mut registry = DriverRegistry::with_defaults();
-        assert!(registry.register(&REFUSING_PG).is_none());
+        // It replaces the built-in PostgreSQL driver when that is compiled in.
+        assert_eq!(
+            registry.register(&REFUSING_PG).is_some(),
+            cfg!(feature = "postgres")
+        );
         assert!(registry.available().contains(&DatabaseType::Postgres));
         assert_eq!(
             registry.get(DatabaseType::Postgres).unwrap().name(),

@@ -59,6 +59,7 @@ async fn connect_with_goes_through_the_registry() {
     db.close(Duration::from_secs(5)).await.unwrap();
 }
 
+#[cfg(not(feature = "postgres"))]
 #[tokio::test]
 async fn postgres_is_not_compiled_in() {
     let config = dbfactory::config_from_url("postgres://localhost/app").unwrap();
@@ -68,6 +69,32 @@ async fn postgres_is_not_compiled_in() {
         err.to_string().contains("`postgres` feature of dbfactory"),
         "{err}"
     );
+}
+
+/// With the driver compiled in, a postgres URL reaches it: a port where nothing listens
+/// fails as a connection error naming the target and the attempts, without the password.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_url_reaches_the_driver() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config =
+        dbfactory::config_from_url(&format!("postgres://u:sentinel-pw@127.0.0.1:{port}/app"))
+            .unwrap();
+    config.postgres.max_retries = 1;
+    config.postgres.retry_delay = Duration::from_millis(10);
+    let err = dbfactory::connect(&config).await.err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("postgres at 127.0.0.1:{port}/app")),
+        "{msg}"
+    );
+    assert!(msg.contains("after 2 attempt(s)"), "{msg}");
+    assert!(!msg.contains("sentinel-pw"), "{msg}");
 }
 
 #[tokio::test]
