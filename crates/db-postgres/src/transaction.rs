@@ -328,7 +328,10 @@ impl std::fmt::Debug for PgTransaction<'_> {
     }
 }
 
-/// `BEGIN` with the options' isolation level and access mode.
+/// `BEGIN` with the options' isolation level and access mode. With a deadline, the
+/// server also ends the session if the transaction sits idle for that long
+/// (`idle_in_transaction_session_timeout`), so an abandoned transaction cannot hold its
+/// locks past the deadline even when the client never calls again.
 pub(crate) fn begin_sql(options: &TxOptions) -> String {
     let mut sql = String::from("BEGIN");
     if let Some(level) = options.isolation {
@@ -337,6 +340,12 @@ pub(crate) fn begin_sql(options: &TxOptions) -> String {
     }
     if options.read_only {
         sql.push_str(" READ ONLY");
+    }
+    if let Some(timeout) = options.timeout {
+        let ms = timeout.as_millis().clamp(1, i32::MAX as u128);
+        sql.push_str(&format!(
+            "; SET LOCAL idle_in_transaction_session_timeout = {ms}"
+        ));
     }
     sql
 }
@@ -530,6 +539,10 @@ mod tests {
                     .read_only(true)
             ),
             "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY"
+        );
+        assert_eq!(
+            begin_sql(&TxOptions::new().timeout(Duration::from_millis(250))),
+            "BEGIN; SET LOCAL idle_in_transaction_session_timeout = 250"
         );
     }
 }

@@ -229,6 +229,64 @@ async fn transaction_timeout_cancels_the_statement_on_the_server() {
     schema.drop_now().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_transaction_does_not_outlive_its_deadline_on_the_server() {
+    let schema = Schema::new().await;
+    let app = app_name("idle-deadline");
+    let db = schema.connect(&base_config().with_pool(2), &app).await;
+    db.execute("CREATE TABLE held (id INTEGER PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+    let tx = db
+        .begin(TxOptions::new().timeout(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    tx.execute("INSERT INTO held (id) VALUES (1)", &[])
+        .await
+        .unwrap();
+    let pid: i32 = tx
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    // The client goes quiet, holding the transaction (and its row lock) open.
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1";
+    let mut alive = -1;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        alive = schema
+            .admin
+            .query_one(sql, &params![pid])
+            .await
+            .unwrap()
+            .get::<i64>(0)
+            .unwrap();
+        if alive == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        alive, 0,
+        "the idle transaction's session is still open on the server"
+    );
+    // The late commit fails and the pool keeps working.
+    let err = Box::new(tx).commit().await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::Timeout | ErrorKind::ConnectionLost),
+        "{err}"
+    );
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM held", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 0);
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
 /// A stand-in for a server without TLS: answers `N` to every SSLRequest.
 async fn server_refusing_tls() -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
