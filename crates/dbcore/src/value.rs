@@ -443,10 +443,13 @@ impl FromValue for uuid::Uuid {
                 expected: "Uuid",
                 found: format!("text {s:?}"),
             }),
-            Value::Bytes(b) => uuid::Uuid::from_slice(b).map_err(|_| DecodeError {
-                expected: "Uuid",
-                found: format!("{} bytes", b.len()),
-            }),
+            // 16 raw bytes (BINARY(16)), or the text form stored in a binary column.
+            Value::Bytes(b) => uuid::Uuid::from_slice(b)
+                .or_else(|_| uuid::Uuid::try_parse_ascii(b))
+                .map_err(|_| DecodeError {
+                    expected: "Uuid",
+                    found: format!("{} bytes that are not a UUID", b.len()),
+                }),
             _ => Err(DecodeError::new("Uuid", value)),
         }
     }
@@ -497,10 +500,17 @@ mod chrono_impls {
             match value {
                 Value::DateTime(t) => Ok(*t),
                 Value::Timestamp(t) => Ok(t.naive_utc()),
+                // Text with a zone (what SQLite stores for a `Timestamp`) reads as its
+                // UTC time, like `Value::Timestamp` does.
                 Value::Text(s) => parse_text("NaiveDateTime", s, |s| {
                     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
                         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
                         .ok()
+                        .or_else(|| {
+                            DateTime::parse_from_rfc3339(s)
+                                .ok()
+                                .map(|t| t.with_timezone(&Utc).naive_utc())
+                        })
                 }),
                 _ => Err(DecodeError::new("NaiveDateTime", value)),
             }
@@ -552,6 +562,23 @@ mod tests {
         assert_eq!(err.to_string(), "cannot read text as i64");
         let err = u8::from_value(&Value::Int(999)).unwrap_err();
         assert!(err.to_string().contains("out of range"), "{err}");
+    }
+
+    #[cfg(feature = "chrono")]
+    #[test]
+    fn zoned_text_reads_as_utc_naive_datetime() {
+        let v = Value::Text("2024-01-02T13:05:09+02:00".into());
+        let t = chrono::NaiveDateTime::from_value(&v).unwrap();
+        assert_eq!(t.to_string(), "2024-01-02 11:05:09");
+    }
+
+    #[cfg(feature = "uuid")]
+    #[test]
+    fn uuid_from_text_bytes() {
+        let text = "67e55044-10b1-426f-9247-bb680e5fe0c8";
+        let u = uuid::Uuid::from_value(&Value::Bytes(text.as_bytes().to_vec())).unwrap();
+        assert_eq!(u.to_string(), text);
+        assert!(uuid::Uuid::from_value(&Value::Bytes(vec![1, 2, 3])).is_err());
     }
 
     #[test]
