@@ -1,9 +1,15 @@
 //! `cargo xtask integration`: the conformance suite (`tests/`, package `conformance`),
 //! once per driver, selected with `DB_TEST_DRIVER`.
+//!
+//! A server driver's suite runs against the server at its test URL
+//! (`DB_TEST_POSTGRES_URL` / `DB_TEST_MYSQL_URL`); when nothing answers there, xtask
+//! starts a throwaway server in `target/xtask-servers/` for the run, or fails saying what
+//! to install or set (see [`crate::servers`]).
 
 use std::path::Path;
 use std::time::Duration;
 
+use crate::servers::{self, Kind, Server};
 use crate::util::{Cmd, Result, project_root, secs, use_nextest};
 
 /// Arguments of `cargo xtask integration`.
@@ -38,9 +44,9 @@ pub(crate) struct Driver {
     /// The driver crate's manifest, relative to the workspace root; the driver is
     /// available when it exists.
     manifest: &'static str,
-    /// The variable holding the test server's URL, and the URL used when it is unset
+    /// The test server: the variable holding its URL, and the URL used when it is unset
     /// (the development machines' local server).
-    server: Option<(&'static str, &'static str)>,
+    server: Option<Server>,
     /// `--test-threads` for backends whose tests cannot share the server in parallel.
     test_threads: Option<u32>,
 }
@@ -58,17 +64,22 @@ pub(crate) const DRIVERS: &[Driver] = &[
         name: "postgres",
         aliases: &["postgresql", "pg"],
         manifest: "crates/db-postgres/Cargo.toml",
-        server: Some((
-            "DB_TEST_POSTGRES_URL",
-            "postgres://postgres@127.0.0.1:5432/test",
-        )),
+        server: Some(Server {
+            kind: Kind::Postgres,
+            var: "DB_TEST_POSTGRES_URL",
+            default_url: "postgres://postgres@127.0.0.1:5432/test",
+        }),
         test_threads: None,
     },
     Driver {
         name: "mysql",
         aliases: &["mariadb"],
         manifest: "crates/db-mysql/Cargo.toml",
-        server: Some(("DB_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")),
+        server: Some(Server {
+            kind: Kind::Mysql,
+            var: "DB_TEST_MYSQL_URL",
+            default_url: "mysql://root@127.0.0.1:3306/test",
+        }),
         test_threads: None,
     },
 ];
@@ -145,8 +156,14 @@ pub(crate) fn select(spec: &str, root: &Path) -> Result<Vec<&'static Driver>> {
     Ok(selected)
 }
 
-/// The command that runs the conformance suite for `driver`.
-fn suite_command(driver: &Driver, nextest: bool, test_args: &[String]) -> Cmd {
+/// The command that runs the conformance suite for `driver`; `server_url`, if given, is
+/// set as the driver's URL variable (it must hold no password: it is echoed).
+fn suite_command(
+    driver: &Driver,
+    nextest: bool,
+    test_args: &[String],
+    server_url: Option<&str>,
+) -> Cmd {
     let mut cmd = if nextest {
         let mut cmd = Cmd::cargo(["nextest", "run", "-p", "conformance", "--no-fail-fast"]);
         if let Some(n) = driver.test_threads {
@@ -168,14 +185,8 @@ fn suite_command(driver: &Driver, nextest: bool, test_args: &[String]) -> Cmd {
         cmd
     };
     cmd = cmd.env("DB_TEST_DRIVER", driver.name);
-    if let Some((var, default_url)) = driver.server {
-        if std::env::var_os(var).is_some() {
-            // Not echoed: it may carry a password.
-            eprintln!("note: using {var} from the environment");
-        } else {
-            eprintln!("note: {var} is not set, using the local default {default_url}");
-            cmd = cmd.env(var, default_url);
-        }
+    if let (Some(server), Some(url)) = (&driver.server, server_url) {
+        cmd = cmd.env(server.var, url);
     }
     cmd
 }
@@ -185,6 +196,8 @@ fn suite_command(driver: &Driver, nextest: bool, test_args: &[String]) -> Cmd {
 enum Outcome {
     Passed(Duration),
     Failed(Duration),
+    /// No server answered and none could be started: the suite did not run.
+    NoServer,
     NotRun,
 }
 
@@ -208,7 +221,23 @@ pub(crate) fn run_drivers(
         drivers.iter().map(|d| (*d, Outcome::NotRun)).collect();
     for (driver, outcome) in &mut outcomes {
         eprintln!("\n==> conformance suite: {}", driver.name);
-        let (result, took) = suite_command(driver, nextest, test_args).run_timed();
+        // Finished (or dropped, on a panic) after the suite: stops a throwaway server.
+        let server = match driver.server.as_ref().map(servers::prepare).transpose() {
+            Ok(server) => server,
+            Err(err) => {
+                eprintln!("error: {err}");
+                *outcome = Outcome::NoServer;
+                if keep_going {
+                    continue;
+                }
+                break;
+            }
+        };
+        let url = server.as_ref().and_then(servers::Prepared::url);
+        let (result, took) = suite_command(driver, nextest, test_args, url).run_timed();
+        if let Some(server) = server {
+            server.finish();
+        }
         match result {
             Ok(()) => *outcome = Outcome::Passed(took),
             Err(err) => {
@@ -223,6 +252,7 @@ pub(crate) fn run_drivers(
 
     eprintln!("\nintegration summary:");
     let mut failed = Vec::new();
+    let mut no_server = Vec::new();
     for (driver, outcome) in &outcomes {
         let line = match outcome {
             Outcome::Passed(t) => format!("passed  ({})", secs(*t)),
@@ -230,16 +260,33 @@ pub(crate) fn run_drivers(
                 failed.push(driver.name);
                 format!("FAILED  ({})", secs(*t))
             }
+            Outcome::NoServer => {
+                no_server.push(driver.name);
+                "FAILED  (not run: no test server, see the error above)".to_owned()
+            }
             Outcome::NotRun => {
                 "not run (stopped after a failure; --keep-going runs the rest)".to_owned()
             }
         };
         eprintln!("  {:<10} {line}", driver.name);
     }
-    if failed.is_empty() {
+    let mut problems = Vec::new();
+    if !failed.is_empty() {
+        problems.push(format!(
+            "conformance suite failed for: {}",
+            failed.join(", ")
+        ));
+    }
+    if !no_server.is_empty() {
+        problems.push(format!(
+            "conformance suite not run (no test server) for: {}",
+            no_server.join(", ")
+        ));
+    }
+    if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!("conformance suite failed for: {}", failed.join(", ")).into())
+        Err(problems.join("; ").into())
     }
 }
 
@@ -278,15 +325,30 @@ mod tests {
 
     #[test]
     fn suite_command_sets_driver() {
-        let cmd = suite_command(&DRIVERS[0], true, &["scenario".to_owned()]).to_string();
+        let cmd = suite_command(&DRIVERS[0], true, &["scenario".to_owned()], None).to_string();
         assert_eq!(
             cmd,
             "DB_TEST_DRIVER=sqlite cargo nextest run -p conformance --no-fail-fast -- scenario"
         );
-        let cmd = suite_command(&DRIVERS[0], false, &[]).to_string();
+        let cmd = suite_command(&DRIVERS[0], false, &[], None).to_string();
         assert_eq!(
             cmd,
             "DB_TEST_DRIVER=sqlite cargo test -p conformance --no-fail-fast"
         );
+    }
+
+    #[test]
+    fn suite_command_sets_the_server_url() {
+        let url = "postgres://postgres@127.0.0.1:40000/test";
+        let cmd = suite_command(&DRIVERS[1], true, &[], Some(url)).to_string();
+        assert_eq!(
+            cmd,
+            format!(
+                "DB_TEST_DRIVER=postgres DB_TEST_POSTGRES_URL={url} cargo nextest run -p conformance --no-fail-fast"
+            )
+        );
+        // Without a URL to set, the environment's value is used.
+        let cmd = suite_command(&DRIVERS[1], true, &[], None).to_string();
+        assert!(!cmd.contains("DB_TEST_POSTGRES_URL"), "{cmd}");
     }
 }

@@ -7,17 +7,23 @@
 //! | command | what it runs |
 //! |---|---|
 //! | `cargo xtask test` | every unit test and doctest, then `integration --driver all`: the one command a new contributor (and `.ci/run`) needs |
-//! | `cargo xtask integration [--driver D] [--keep-going] [-- ARGS]` | the conformance suite (`tests/`) once per driver, with `DB_TEST_DRIVER=D` |
+//! | `cargo xtask integration [--driver D] [--keep-going] [-- ARGS]` | the conformance suite (`tests/`) once per driver, with `DB_TEST_DRIVER=D`; starts a throwaway PostgreSQL / MariaDB server when none answers at the test URL |
 //! | `cargo xtask lint` | `cargo fmt --check` and `cargo clippy -D warnings`, as CI does |
 //! | `cargo xtask bench [--driver D] [--quick]` | the `dbbench` benchmark binary in release mode |
 //!
 //! `main.rs` only parses the command line and dispatches to one module per subcommand;
 //! every command echoes each command line (`$ cargo ...`) before it runs it and exits
 //! non-zero when one fails.
+//!
+//! The PostgreSQL and MySQL suites need a server at `DB_TEST_POSTGRES_URL` /
+//! `DB_TEST_MYSQL_URL`. When nothing answers there, xtask starts a throwaway server in
+//! `target/xtask-servers/` for the run and removes it afterwards, or fails naming what to
+//! install or set; see the `servers` module and `docs/testing.md`.
 
 mod bench;
 mod integration;
 mod lint;
+mod servers;
 mod test;
 mod util;
 

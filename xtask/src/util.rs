@@ -1,8 +1,9 @@
 //! Shared helpers: the workspace root and echoed command execution.
 
 use std::fmt;
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The error of an xtask command: a message for the user.
@@ -116,6 +117,56 @@ impl Cmd {
         (result, start.elapsed())
     }
 
+    /// Echoes the command line and runs it with its output appended to `log` (for noisy
+    /// set-up commands such as `initdb`). On failure the error shows the end of `log`.
+    pub(crate) fn run_logged(&self, log: &Path) -> Result {
+        eprintln!("$ {self}");
+        let (out, err) = log_files(log)?;
+        let status = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .status()
+            .map_err(|e| format!("could not run `{}`: {e}", self.program))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{self}` failed ({status}); the end of {}:\n{}",
+                log.display(),
+                tail(log, 20)
+            )
+            .into())
+        }
+    }
+
+    /// Echoes the command line and starts it in the background with its output appended
+    /// to `log`. On Unix it gets a process group of its own, so that a Ctrl-C in the
+    /// terminal does not reach it: whoever starts it also stops it.
+    pub(crate) fn spawn_logged(&self, log: &Path) -> Result<Child> {
+        eprintln!("$ {self} &");
+        let (out, err) = log_files(log)?;
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        own_process_group(&mut cmd);
+        cmd.spawn()
+            .map_err(|e| format!("could not run `{}`: {e}", self.program).into())
+    }
+
+    /// Runs the command silently and returns its standard output if it succeeded.
+    pub(crate) fn output(&self) -> Option<String> {
+        let out = self
+            .command()
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// Runs the command silently, without echo; true if it started and succeeded.
     /// For probes such as "is cargo-nextest installed?".
     pub(crate) fn probe(&self) -> bool {
@@ -141,9 +192,54 @@ impl fmt::Display for Cmd {
     }
 }
 
+/// Puts `cmd` into a process group of its own (Unix only), out of reach of the
+/// terminal's Ctrl-C.
+pub(crate) fn own_process_group(cmd: &mut Command) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    #[cfg(not(unix))]
+    let _ = cmd;
+}
+
+/// `log` opened for appending, twice: for stdout and stderr.
+fn log_files(log: &Path) -> Result<(File, File)> {
+    let open = || {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| format!("cannot open {}: {e}", log.display()))
+    };
+    Ok((open()?, open()?))
+}
+
+/// The last `lines` lines of the file at `path`, indented, for error messages.
+pub(crate) fn tail(path: &Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            let start = all.len().saturating_sub(lines);
+            if all.is_empty() {
+                "    (empty)".to_owned()
+            } else {
+                all[start..]
+                    .iter()
+                    .map(|l| format!("    | {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+        Err(e) => format!("    (cannot read it: {e})"),
+    }
+}
+
 /// Quotes `s` for a POSIX shell when it contains anything but safe characters, so an
 /// echoed command line can be copied and re-run.
-fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:,@+%^".contains(c);
     if !s.is_empty() && s.chars().all(safe) {
         s.to_owned()
