@@ -54,6 +54,9 @@ impl Param<'_> {
 
 impl ToSql for Param<'_> {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        // `bind` chose the conversion for the domain's base type; encode for it too
+        // (a domain's binary format is its base type's: `jsonb` needs its version byte).
+        let ty = base_type(ty);
         match self {
             Param::Null => Ok(IsNull::Yes),
             Param::Bool(v) => v.to_sql(ty, out),
@@ -108,6 +111,15 @@ impl ToSql for Param<'_> {
     to_sql_checked!();
 }
 
+/// The type whose binary format a value of `ty` uses: the base type of a domain (of a
+/// domain ...), else `ty` itself.
+fn base_type(ty: &Type) -> &Type {
+    match ty.kind() {
+        Kind::Domain(base) => base_type(base),
+        _ => ty,
+    }
+}
+
 fn is_text_type(ty: &Type) -> bool {
     matches!(
         *ty,
@@ -134,10 +146,8 @@ fn mismatch(index: usize, value: &Value, ty: &Type) -> Error {
 
 /// Converts `value` for parameter `index` (0-based) of type `ty`.
 pub(crate) fn bind<'a>(index: usize, value: &'a Value, ty: &Type) -> Result<Param<'a>, Error> {
-    // Domains bind like their base type.
-    if let Kind::Domain(base) = ty.kind() {
-        return bind(index, value, base);
-    }
+    // Domains bind like their base type (and `Param::to_sql` encodes for it).
+    let ty = base_type(ty);
     Ok(match value {
         Value::Null => Param::Null,
         Value::Bool(b) => match *ty {
@@ -310,7 +320,8 @@ impl<'a> FromSql<'a> for Raw<'a> {
 /// | `bytea` | `Bytes` |
 /// | `json`, `jsonb` | `Json` (feature `json`), else `Text` |
 /// | `uuid` | `Uuid` (feature `uuid`), else `Text` |
-/// | `date`, `time`, `timestamp`, `timestamptz` | `Date`, `Time`, `DateTime`, `Timestamp` (feature `chrono`), else ISO-8601 `Text` |
+/// | `"char"` | `Text` for an ASCII byte, else `Bytes` |
+/// | `date`, `time`, `timestamp`, `timestamptz` | `Date`, `Time`, `DateTime`, `Timestamp` (feature `chrono`), else `Text`; `infinity`, `-infinity` and `24:00:00` always `Text` |
 /// | `void` | `Null` |
 ///
 /// Other types are a decode error naming the column and the type; cast them in SQL
@@ -351,7 +362,7 @@ fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
         Type::FLOAT8 => Value::Float(get(ty, raw)?),
         Type::NUMERIC => Value::Text(numeric_text(raw)?),
         Type::BYTEA => Value::Bytes(raw.to_vec()),
-        Type::CHAR => Value::Text(char::from(get::<i8>(ty, raw)? as u8).to_string()),
+        Type::CHAR => char_value(get::<i8>(ty, raw)? as u8),
         Type::VOID => Value::Null,
         Type::JSON | Type::JSONB => {
             let text = if *ty == Type::JSONB {
@@ -397,48 +408,96 @@ fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
     })
 }
 
-#[cfg(feature = "chrono")]
-fn date_time(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
+/// `"char"` is one byte, not a character. An ASCII byte reads as one-character text (NUL
+/// as the empty string, as PostgreSQL prints it). Any other byte is not text on its own
+/// (`'é'::"char"` keeps the first byte of its UTF-8 encoding), so it reads as `Bytes`.
+fn char_value(byte: u8) -> Value {
+    match byte {
+        0 => Value::Text(String::new()),
+        b if b.is_ascii() => Value::Text(char::from(b).to_string()),
+        b => Value::Bytes(vec![b]),
+    }
+}
+
+/// Microseconds in a day: `time '24:00:00'`.
+const US_PER_DAY: i64 = 86_400_000_000;
+
+/// The values chrono cannot hold, as PostgreSQL prints them (the same text with or without
+/// the `chrono` feature): `infinity` / `-infinity` for `date`, `timestamp` and
+/// `timestamptz`, and `24:00:00` for `time`.
+fn special_date_time(ty: &Type, raw: &[u8]) -> Result<Option<&'static str>, BoxError> {
     Ok(match *ty {
-        Type::DATE => Value::Date(chrono::NaiveDate::from_sql(ty, raw)?),
-        Type::TIME => Value::Time(chrono::NaiveTime::from_sql(ty, raw)?),
-        Type::TIMESTAMP => Value::DateTime(chrono::NaiveDateTime::from_sql(ty, raw)?),
-        _ => Value::Timestamp(chrono::DateTime::<chrono::Utc>::from_sql(ty, raw)?),
+        Type::DATE => match i32::from_sql(ty, raw)? {
+            i32::MAX => Some("infinity"),
+            i32::MIN => Some("-infinity"),
+            _ => None,
+        },
+        Type::TIME => (i64::from_sql(ty, raw)? == US_PER_DAY).then_some("24:00:00"),
+        _ => match i64::from_sql(ty, raw)? {
+            i64::MAX => Some("infinity"),
+            i64::MIN => Some("-infinity"),
+            _ => None,
+        },
     })
 }
 
-/// Without chrono: ISO-8601 text computed from the binary format (days or microseconds
-/// since 2000-01-01), `infinity` / `-infinity` spelled out.
+/// With chrono: `Date`, `Time`, `DateTime`, `Timestamp`, except for the values chrono cannot
+/// hold. `infinity`, `-infinity` and `24:00:00` read as text (see [`special_date_time`]);
+/// a date beyond chrono's years (PostgreSQL goes up to 5874897 AD) is a decode error.
+#[cfg(feature = "chrono")]
+fn date_time(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
+    use chrono::Datelike as _;
+    if let Some(text) = special_date_time(ty, raw)? {
+        return Ok(Value::Text(text.to_owned()));
+    }
+    // The buffer size was checked above: what is left to fail is the range.
+    let out_of_range = |_: BoxError| -> BoxError {
+        format!(
+            "the value is outside the years chrono can hold ({} to {}); cast the column \
+             in SQL (`::text`)",
+            chrono::NaiveDate::MIN.year(),
+            chrono::NaiveDate::MAX.year()
+        )
+        .into()
+    };
+    Ok(match *ty {
+        Type::DATE => Value::Date(chrono::NaiveDate::from_sql(ty, raw).map_err(out_of_range)?),
+        Type::TIME => Value::Time(chrono::NaiveTime::from_sql(ty, raw)?),
+        Type::TIMESTAMP => {
+            Value::DateTime(chrono::NaiveDateTime::from_sql(ty, raw).map_err(out_of_range)?)
+        }
+        _ => Value::Timestamp(
+            chrono::DateTime::<chrono::Utc>::from_sql(ty, raw).map_err(out_of_range)?,
+        ),
+    })
+}
+
+/// Without chrono: text computed from the binary format (days or microseconds since
+/// 2000-01-01): `YYYY-MM-DD` with chrono's year convention (`-0043-03-15` is 44 BC),
+/// `HH:MM:SS[.ffffff]`, `YYYY-MM-DD HH:MM:SS[.ffffff]` with a space as PostgreSQL prints
+/// it, and a `Z` for `timestamptz` (in UTC). `infinity`, `-infinity` and `24:00:00` are
+/// spelled out.
 #[cfg(not(feature = "chrono"))]
 fn date_time(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
-    const US_PER_DAY: i64 = 86_400_000_000;
+    if let Some(text) = special_date_time(ty, raw)? {
+        return Ok(Value::Text(text.to_owned()));
+    }
     Ok(Value::Text(match *ty {
-        Type::DATE => {
-            let days = i32::from_sql(ty, raw)?;
-            match days {
-                i32::MAX => "infinity".into(),
-                i32::MIN => "-infinity".into(),
-                d => civil_date(i64::from(d)),
-            }
-        }
+        Type::DATE => civil_date(i64::from(i32::from_sql(ty, raw)?)),
         Type::TIME => time_text(i64::from_sql(ty, raw)?),
         _ => {
             let us = i64::from_sql(ty, raw)?;
-            match us {
-                i64::MAX => "infinity".into(),
-                i64::MIN => "-infinity".into(),
-                us => {
-                    let days = us.div_euclid(US_PER_DAY);
-                    let rest = us.rem_euclid(US_PER_DAY);
-                    let zone = if *ty == Type::TIMESTAMPTZ { "Z" } else { "" };
-                    format!("{}T{}{zone}", civil_date(days), time_text(rest))
-                }
-            }
+            let days = us.div_euclid(US_PER_DAY);
+            let rest = us.rem_euclid(US_PER_DAY);
+            let zone = if *ty == Type::TIMESTAMPTZ { "Z" } else { "" };
+            format!("{} {}{zone}", civil_date(days), time_text(rest))
         }
     }))
 }
 
-/// `YYYY-MM-DD` for `days` since 2000-01-01 (Howard Hinnant's civil-from-days).
+/// `YYYY-MM-DD` for `days` since 2000-01-01 (Howard Hinnant's civil-from-days), with
+/// astronomical years as chrono writes them: year 0 is 1 BC, `-0043` is 44 BC, and a
+/// year past 9999 takes a `+` sign (`+10000-01-01`).
 #[cfg(not(feature = "chrono"))]
 fn civil_date(days_since_2000: i64) -> String {
     let z = days_since_2000 + 10_957 + 719_468; // to days since 0000-03-01
@@ -450,7 +509,11 @@ fn civil_date(days_since_2000: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    if (0..=9999).contains(&year) {
+        format!("{year:04}-{month:02}-{day:02}")
+    } else {
+        format!("{year:+05}-{month:02}-{day:02}")
+    }
 }
 
 #[cfg(not(feature = "chrono"))]
@@ -615,12 +678,36 @@ mod tests {
         assert_eq!(float_text(f64::NEG_INFINITY), "-Infinity");
     }
 
+    /// Days since 2000-01-01 of a proleptic Gregorian date (days-from-civil).
+    #[cfg(not(feature = "chrono"))]
+    fn chrono_like_days(year: i64, month: i64, day: i64) -> i64 {
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let mp = (month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468 - 10_957
+    }
+
+    #[test]
+    fn char_is_text_only_when_ascii() {
+        assert_eq!(char_value(b'a'), Value::Text("a".into()));
+        assert_eq!(char_value(0), Value::Text(String::new()));
+        assert_eq!(char_value(0xC3), Value::Bytes(vec![0xC3]));
+    }
+
     #[cfg(not(feature = "chrono"))]
     #[test]
     fn dates_without_chrono() {
         assert_eq!(civil_date(0), "2000-01-01");
         assert_eq!(civil_date(-1), "1999-12-31");
         assert_eq!(civil_date(8766), "2024-01-01");
+        // 44 BC is astronomical year -43, as chrono numbers it.
+        let bc = chrono_like_days(-43, 3, 15);
+        assert_eq!(civil_date(bc), "-0043-03-15");
+        assert_eq!(civil_date(chrono_like_days(0, 12, 31)), "0000-12-31");
+        assert_eq!(civil_date(chrono_like_days(10_000, 1, 1)), "+10000-01-01");
         assert_eq!(time_text(3_723_000_001), "01:02:03.000001");
     }
 }

@@ -885,3 +885,181 @@ async fn raw_pool_from_a_driver_created_database_and_health() {
         ErrorKind::PoolClosed
     );
 }
+
+/// A `Value::Json` bound to a domain over `jsonb` (or over such a domain) is encoded for
+/// the base type, version byte included: as a parameter and through `insert_many`'s COPY.
+#[cfg(feature = "json")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_binds_to_a_domain_over_jsonb() {
+    let schema = Schema::new().await;
+    let db = schema.connect(&base_config(), "jsondomain").await;
+    db.execute_batch(
+        "CREATE DOMAIN d AS jsonb; CREATE DOMAIN dd AS d; CREATE DOMAIN dj AS json; \
+         CREATE TABLE docs (id int4 PRIMARY KEY, a d, b dd, c dj)",
+    )
+    .await
+    .unwrap();
+    let doc = serde_json::json!({"a": 1});
+    for cast in ["d", "dd", "dj"] {
+        let row = db
+            .query_one(
+                &format!("SELECT $1::{cast} AS v"),
+                &[Value::Json(doc.clone())],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("$1::{cast}: {e}"));
+        assert_eq!(row.get::<Value>("v").unwrap(), Value::Json(doc.clone()));
+    }
+    db.execute(
+        "INSERT INTO docs VALUES ($1, $2, $3, $4)",
+        &[
+            Value::Int(1),
+            Value::Json(doc.clone()),
+            Value::Json(doc.clone()),
+            Value::Json(doc.clone()),
+        ],
+    )
+    .await
+    .unwrap();
+    // Binary COPY encodes each column for its type the same way.
+    let n = db
+        .insert_many(
+            "docs",
+            &["id", "a", "b", "c"],
+            vec![vec![
+                Value::Int(2),
+                Value::Json(doc.clone()),
+                Value::Json(doc.clone()),
+                Value::Json(doc.clone()),
+            ]],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let rows = db
+        .query("SELECT a, b, c FROM docs ORDER BY id", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        for col in ["a", "b", "c"] {
+            assert_eq!(row.get::<serde_json::Value>(col).unwrap(), doc, "{col}");
+        }
+    }
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+/// `"char"` is one byte: ASCII reads as text, any other byte as bytes (never as the
+/// Latin-1 character it is not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn char_reads_as_text_only_when_ascii() {
+    let schema = Schema::new().await;
+    let db = schema.connect(&base_config(), "char").await;
+    let row = db
+        .query_one(
+            "SELECT 'a'::\"char\" AS ascii, 'é'::\"char\" AS utf8, ''::\"char\" AS nul",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<Value>("ascii").unwrap(), Value::Text("a".into()));
+    // 'é' is C3 A9 in UTF-8; "char" keeps the first byte.
+    assert_eq!(row.get::<Value>("utf8").unwrap(), Value::Bytes(vec![0xC3]));
+    assert_eq!(row.get::<Value>("nul").unwrap(), Value::Text(String::new()));
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+/// With chrono, the values chrono cannot hold are never changed: `24:00:00` and the
+/// infinities read as the text PostgreSQL prints (as without chrono), and a year beyond
+/// chrono's range is a decode error naming the column.
+#[cfg(feature = "chrono")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chrono_keeps_24_00_and_infinity_as_text() {
+    let schema = Schema::new().await;
+    let db = schema.connect(&base_config(), "chronospecial").await;
+    let row = db
+        .query_one(
+            "SELECT '24:00:00'::time AS t24, '23:59:59.5'::time AS t, \
+             'infinity'::date AS d_inf, '-infinity'::date AS d_ninf, \
+             'infinity'::timestamp AS ts_inf, '-infinity'::timestamp AS ts_ninf, \
+             'infinity'::timestamptz AS tz_inf, '-infinity'::timestamptz AS tz_ninf, \
+             '0044-03-15 BC'::date AS bc",
+            &[],
+        )
+        .await
+        .unwrap();
+    let text = |col: &str| row.get::<Value>(col).unwrap();
+    assert_eq!(text("t24"), Value::Text("24:00:00".into()));
+    assert_eq!(
+        text("t"),
+        Value::Time(chrono::NaiveTime::from_hms_milli_opt(23, 59, 59, 500).unwrap())
+    );
+    for col in ["d_inf", "ts_inf", "tz_inf"] {
+        assert_eq!(text(col), Value::Text("infinity".into()), "{col}");
+    }
+    for col in ["d_ninf", "ts_ninf", "tz_ninf"] {
+        assert_eq!(text(col), Value::Text("-infinity".into()), "{col}");
+    }
+    // 44 BC is chrono's year -43, written like the text of the build without chrono.
+    let bc = text("bc");
+    assert_eq!(
+        bc,
+        Value::Date(chrono::NaiveDate::from_ymd_opt(-43, 3, 15).unwrap())
+    );
+    assert_eq!(bc.to_string(), "-0043-03-15");
+    // PostgreSQL dates go up to 5874897 AD, chrono's stop before 262144.
+    for (sql, ty) in [
+        ("SELECT '300000-01-01'::date AS far", "date"),
+        ("SELECT '290000-01-01 00:00'::timestamp AS far", "timestamp"),
+        (
+            "SELECT '290000-01-01 00:00+00'::timestamptz AS far",
+            "timestamptz",
+        ),
+    ] {
+        let err = db.query(sql, &[]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("column far"), "{msg}");
+        assert!(msg.contains(ty), "{msg}");
+        assert!(msg.contains("chrono"), "{msg}");
+    }
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
+
+/// Without chrono, dates and times are text: BC years as chrono numbers them
+/// (`-0043-03-15` for 44 BC), a space between date and time as PostgreSQL prints it.
+#[cfg(not(feature = "chrono"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_and_timestamps_as_text_without_chrono() {
+    let schema = Schema::new().await;
+    let db = schema.connect(&base_config(), "datetext").await;
+    let row = db
+        .query_one(
+            "SELECT '0044-03-15 BC'::date AS bc, '0001-01-01 BC'::date AS bc1, \
+             '10000-01-01'::date AS far, '2024-01-02'::date AS d, \
+             '2024-01-02 13:05:09.5'::timestamp AS ts, \
+             '0044-03-15 12:00:00 BC'::timestamp AS ts_bc, \
+             '2024-01-02 13:05:09+02'::timestamptz AS tz, \
+             '24:00:00'::time AS t24, 'infinity'::date AS d_inf, \
+             '-infinity'::timestamptz AS tz_ninf",
+            &[],
+        )
+        .await
+        .unwrap();
+    let text = |col: &str| row.get::<String>(col).unwrap();
+    assert_eq!(text("bc"), "-0043-03-15");
+    assert_eq!(text("bc1"), "0000-01-01");
+    assert_eq!(text("far"), "+10000-01-01");
+    assert_eq!(text("d"), "2024-01-02");
+    assert_eq!(text("ts"), "2024-01-02 13:05:09.500000");
+    assert_eq!(text("ts_bc"), "-0043-03-15 12:00:00");
+    assert_eq!(text("tz"), "2024-01-02 11:05:09Z");
+    assert_eq!(text("t24"), "24:00:00");
+    assert_eq!(text("d_inf"), "infinity");
+    assert_eq!(text("tz_ninf"), "-infinity");
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
