@@ -51,11 +51,11 @@ pub(crate) fn to_mysql(value: &Value, zone: Option<i32>) -> Result<My, String> {
         #[cfg(feature = "uuid")]
         Value::Uuid(u) => My::Bytes(u.hyphenated().to_string().into_bytes()),
         #[cfg(feature = "chrono")]
-        Value::Date(d) => chrono_support::date(d),
+        Value::Date(d) => chrono_support::date(d)?,
         #[cfg(feature = "chrono")]
         Value::Time(t) => chrono_support::time(t),
         #[cfg(feature = "chrono")]
-        Value::DateTime(t) => chrono_support::datetime(t),
+        Value::DateTime(t) => chrono_support::datetime(t)?,
         #[cfg(feature = "chrono")]
         Value::Timestamp(t) => {
             let Some(minutes) = zone else {
@@ -65,8 +65,13 @@ pub(crate) fn to_mysql(value: &Value, zone: Option<i32>) -> Result<My, String> {
                         .into(),
                 );
             };
-            let local = t.naive_utc() + chrono::Duration::minutes(i64::from(minutes));
-            chrono_support::datetime(&local)
+            let in_session_zone =
+                |m: String| format!("{m} (the Timestamp {t} in the session time zone)");
+            let local = t
+                .naive_utc()
+                .checked_add_signed(chrono::Duration::minutes(i64::from(minutes)))
+                .ok_or_else(|| in_session_zone(chrono_support::out_of_range(t)))?;
+            chrono_support::datetime(&local).map_err(in_session_zone)?
         }
         #[allow(unreachable_patterns)]
         other => return Err(format!("{} values are not supported", other.type_name())),
@@ -364,16 +369,37 @@ mod chrono_support {
         u8::try_from(n).unwrap_or(u8::MAX)
     }
 
-    pub(super) fn date(d: &NaiveDate) -> My {
-        My::Date(
-            u16::try_from(d.year()).unwrap_or(0),
+    /// The years a date can be bound with: MariaDB stores DATE / DATETIME from 0000 to
+    /// 9999 (MySQL documents 1000 to 9999). The protocol could carry years up to 65535,
+    /// but the server turned 10000 into `0000-00-00` without an error.
+    const YEARS: std::ops::RangeInclusive<i32> = 0..=9999;
+
+    pub(super) fn out_of_range(value: &dyn std::fmt::Display) -> String {
+        format!(
+            "date {value} is outside the years MySQL / MariaDB can store (0000 to 9999; \
+             MySQL's DATE starts at 1000)"
+        )
+    }
+
+    /// The year of `value`, refused rather than changed when the server cannot store it.
+    fn year(year: i32, value: &dyn std::fmt::Display) -> Result<u16, String> {
+        if YEARS.contains(&year) {
+            u16::try_from(year).map_err(|_| out_of_range(value))
+        } else {
+            Err(out_of_range(value))
+        }
+    }
+
+    pub(super) fn date(d: &NaiveDate) -> Result<My, String> {
+        Ok(My::Date(
+            year(d.year(), d)?,
             narrow(d.month()),
             narrow(d.day()),
             0,
             0,
             0,
             0,
-        )
+        ))
     }
 
     pub(super) fn time(t: &NaiveTime) -> My {
@@ -387,16 +413,16 @@ mod chrono_support {
         )
     }
 
-    pub(super) fn datetime(t: &NaiveDateTime) -> My {
-        My::Date(
-            u16::try_from(t.year()).unwrap_or(0),
+    pub(super) fn datetime(t: &NaiveDateTime) -> Result<My, String> {
+        Ok(My::Date(
+            year(t.year(), t)?,
             narrow(t.month()),
             narrow(t.day()),
             narrow(t.hour()),
             narrow(t.minute()),
             narrow(t.second()),
             t.nanosecond() / 1000,
-        )
+        ))
     }
 
     /// `None` for values chrono cannot hold (zero dates `0000-00-00`): read as text.
@@ -547,6 +573,43 @@ mod tests {
                 .unwrap(),
             Value::Date(_)
         ));
+    }
+
+    #[cfg(feature = "chrono")]
+    #[test]
+    fn dates_outside_years_0_to_9999_are_refused() {
+        let date = |y| Value::Date(chrono::NaiveDate::from_ymd_opt(y, 1, 2).unwrap());
+        assert_eq!(
+            to_mysql(&date(0), None).unwrap(),
+            My::Date(0, 1, 2, 0, 0, 0, 0)
+        );
+        assert_eq!(
+            to_mysql(&date(9999), None).unwrap(),
+            My::Date(9999, 1, 2, 0, 0, 0, 0)
+        );
+        for y in [-1, 10_000, 65_536] {
+            let err = to_params(&[&date(y)], &[2], None).unwrap_err();
+            assert_eq!(err.kind(), dbcore::ErrorKind::Parameter);
+            let msg = err.to_string();
+            assert!(msg.contains("$3"), "{msg}");
+            assert!(msg.contains("0000 to 9999"), "{msg}");
+        }
+        let late = chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+            .unwrap()
+            .and_hms_opt(23, 30, 0)
+            .unwrap();
+        assert!(to_mysql(&Value::DateTime(late), Some(0)).is_ok());
+        // +01:00 moves the instant into year 10000.
+        let msg = to_mysql(&Value::Timestamp(late.and_utc()), Some(60)).unwrap_err();
+        assert!(msg.contains("+10000-01-01 00:30:00"), "{msg}");
+        assert!(msg.contains("session time zone"), "{msg}");
+        // chrono's last instant plus an offset overflows chrono itself: refused too.
+        let msg = to_mysql(
+            &Value::Timestamp(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+            Some(60),
+        )
+        .unwrap_err();
+        assert!(msg.contains("0000 to 9999"), "{msg}");
     }
 
     #[test]

@@ -698,3 +698,127 @@ async fn killed_session_is_discarded_not_reused() {
     db.close(Duration::from_secs(5)).await.unwrap();
     other.close(Duration::from_secs(5)).await.unwrap();
 }
+
+/// A date the server cannot store (years outside 0000..=9999) is refused as a parameter
+/// error naming the placeholder, never bound as another date.
+#[cfg(feature = "chrono")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_outside_years_0_to_9999_are_parameter_errors() {
+    use chrono::NaiveDate;
+    let db = connect(1).await;
+    let t = table("years");
+    db.execute(
+        &format!("CREATE TABLE {t} (id INT PRIMARY KEY, d DATE, dt DATETIME(6))"),
+        &[],
+    )
+    .await
+    .unwrap();
+    let ymd = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    let bad = [
+        Value::Date(ymd(-1, 1, 2)),
+        Value::Date(ymd(10_000, 1, 1)),
+        Value::DateTime(ymd(-1, 1, 2).and_hms_opt(3, 4, 5).unwrap()),
+        Value::DateTime(ymd(10_000, 1, 1).and_hms_opt(0, 0, 0).unwrap()),
+        Value::Timestamp(ymd(10_000, 1, 1).and_hms_opt(0, 0, 0).unwrap().and_utc()),
+    ];
+    for value in bad {
+        for sql in [
+            format!("INSERT INTO {t} (id, d) VALUES ($1, $2)"),
+            format!("INSERT INTO {t} (id, dt) VALUES ($1, $2)"),
+        ] {
+            let err = db
+                .execute(&sql, &[Value::Int(1), value.clone()])
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Parameter, "{value:?}: {err}");
+            let msg = err.to_string();
+            assert!(msg.contains("$2"), "{msg}");
+            assert!(msg.contains("0000 to 9999"), "{msg}");
+        }
+    }
+    let count = db
+        .query_one(&format!("SELECT count(*) FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(count.get::<i64>(0).unwrap(), 0, "nothing was stored");
+    // The edges of the range still bind, unchanged.
+    let first = ymd(0, 1, 2);
+    let last = ymd(9999, 12, 31)
+        .and_hms_micro_opt(23, 59, 59, 999_999)
+        .unwrap();
+    db.execute(
+        &format!("INSERT INTO {t} VALUES ($1, $2, $3), ($4, $5, $6)"),
+        &[
+            Value::Int(1),
+            Value::Date(first),
+            Value::DateTime(first.and_hms_opt(0, 0, 0).unwrap()),
+            Value::Int(2),
+            Value::Date(last.date()),
+            Value::DateTime(last),
+        ],
+    )
+    .await
+    .unwrap();
+    let rows = db
+        .query(&format!("SELECT d, dt FROM {t} ORDER BY id"), &[])
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<NaiveDate>("d").unwrap(), first);
+    assert_eq!(
+        rows[0].get::<chrono::NaiveDateTime>("dt").unwrap(),
+        first.and_hms_opt(0, 0, 0).unwrap()
+    );
+    assert_eq!(rows[1].get::<NaiveDate>("d").unwrap(), last.date());
+    assert_eq!(rows[1].get::<chrono::NaiveDateTime>("dt").unwrap(), last);
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+/// `Value::Bytes` goes out with the same wire type as text (mysql_async sends every
+/// `Bytes` parameter as MYSQL_TYPE_VAR_STRING and has no way to mark one binary), so the
+/// server gives it the connection's character set. Into a binary column it is stored
+/// exactly; `SELECT $1` is a text column, which needs `CAST($1 AS BINARY)` to read back
+/// bytes that are not UTF-8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_parameters_are_sent_as_strings() {
+    let db = connect(1).await;
+    let bytes = Value::Bytes(vec![0xff, 0x00]);
+    let t = table("bytes");
+    db.execute(
+        &format!("CREATE TABLE {t} (id INT PRIMARY KEY, b LONGBLOB, vb VARBINARY(8))"),
+        &[],
+    )
+    .await
+    .unwrap();
+    db.execute(
+        &format!("INSERT INTO {t} VALUES (1, $1, $1)"),
+        std::slice::from_ref(&bytes),
+    )
+    .await
+    .unwrap();
+    let row = db
+        .query_one(&format!("SELECT b, vb FROM {t}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<Value>("b").unwrap(), bytes);
+    assert_eq!(row.get::<Value>("vb").unwrap(), bytes);
+    let row = db
+        .query_one(
+            "SELECT CAST($1 AS BINARY) AS v",
+            std::slice::from_ref(&bytes),
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<Value>("v").unwrap(), bytes);
+    // The documented limit: the bare placeholder is a text column.
+    let err = db
+        .query("SELECT $1 AS v", std::slice::from_ref(&bytes))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("column v"), "{msg}");
+    assert!(msg.contains("CAST(... AS BINARY)"), "{msg}");
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
