@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dbcore::{
     ConnectOptions, Database, DatabaseType, Error, Executor, HealthCheck, HealthMonitor,
-    MySqlConfig, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, Transaction,
-    TxOptions, Value, retry_connect,
+    MySqlConfig, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SslMode,
+    Transaction, TxOptions, Value, retry_connect,
 };
 use mysql_async::prelude::Queryable;
-use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts};
 
 use crate::conn::{Checkout, Op, Shared, is_local_infile, local_infile_refused};
-use crate::error::map_connect_error;
+use crate::error::{is_server_without_tls, map_connect_error};
 use crate::stats::Counters;
 use crate::transaction::MySqlTransaction;
 
@@ -55,6 +55,7 @@ impl std::fmt::Debug for MySqlDatabase {
         f.debug_struct("MySqlDatabase")
             .field("target", &self.inner.config.target())
             .field("server_version", &self.inner.version)
+            .field("tls", &self.is_tls())
             .field("closed", &self.inner.closed.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -89,8 +90,14 @@ fn non_zero(d: Duration) -> Option<Duration> {
     (!d.is_zero()).then_some(d)
 }
 
-/// The native options for `config`, built with typed setters (never a URL).
-pub(crate) fn native_opts(config: &MySqlConfig, counters: &Arc<Counters>, setup: String) -> Opts {
+/// The native options for `config`, built with typed setters (never a URL), with the
+/// TLS options `ssl` (from [`crate::tls::ssl_opts`]; `None`: plaintext).
+pub(crate) fn native_opts(
+    config: &MySqlConfig,
+    counters: &Arc<Counters>,
+    setup: String,
+    ssl: Option<SslOpts>,
+) -> Opts {
     let max = config.max_open_conns.max(1) as usize;
     let min = (config.max_idle_conns as usize).min(max);
     let constraints = PoolConstraints::new(min, max).unwrap_or_default();
@@ -126,6 +133,7 @@ pub(crate) fn native_opts(config: &MySqlConfig, counters: &Arc<Counters>, setup:
         .stmt_cache_size(STMT_CACHE_SIZE)
         // Rows matched, not rows changed, as PostgreSQL and SQLite report.
         .client_found_rows(true)
+        .ssl_opts(ssl)
         .conn_ttl(non_zero(config.conn_max_idle_time))
         .pool_opts(pool_opts)
         .after_connect(move |_conn| {
@@ -141,9 +149,13 @@ impl MySqlDatabase {
     /// `max_allowed_packet`.
     ///
     /// Must run inside a tokio runtime. Wrong credentials
-    /// ([`ErrorKind::Authentication`](dbcore::ErrorKind::Authentication)) and an unknown
-    /// database ([`ErrorKind::UnknownDatabase`](dbcore::ErrorKind::UnknownDatabase)) fail
-    /// after one attempt.
+    /// ([`ErrorKind::Authentication`](dbcore::ErrorKind::Authentication)), an unknown
+    /// database ([`ErrorKind::UnknownDatabase`](dbcore::ErrorKind::UnknownDatabase)) and TLS
+    /// failures ([`ErrorKind::Tls`](dbcore::ErrorKind::Tls): a server without TLS under
+    /// `sslMode: require` or stricter, a rejected certificate) fail after one attempt. A
+    /// TLS `sslMode` in a build without the `tls` feature fails before anything is sent.
+    /// With `sslMode: prefer`, a server that does not offer TLS is connected to again in
+    /// plaintext, and the whole pool stays in plaintext ([`is_tls`](Self::is_tls)).
     pub async fn connect(config: &MySqlConfig) -> Result<Self> {
         Self::connect_with(config, &ConnectOptions::new()).await
     }
@@ -154,33 +166,27 @@ impl MySqlDatabase {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::Unsupported("MySqlDatabase::connect must run inside a tokio runtime".into())
         })?;
+        // Fails for a TLS mode without TLS support compiled in: never plaintext instead.
+        let ssl = crate::tls::ssl_opts(config.ssl_mode)?;
         let (setup, zone) = session_setup(config);
         let counters = Arc::new(Counters::default());
-        let opts = native_opts(config, &counters, setup);
+        let mut opened = open_pool(config, &counters, setup.clone(), ssl, options).await;
+        if config.ssl_mode == SslMode::Prefer && opened.as_ref().is_err_and(is_server_without_tls) {
+            tracing::info!(
+                target: "db_mysql",
+                database = %config.target(),
+                "the server does not offer TLS; sslMode prefer continues in plaintext"
+            );
+            opened = open_pool(config, &counters, setup, None, options).await;
+        }
+        let (pool, opts, version, max_allowed_packet) = opened?;
         let shared = Arc::new(Shared {
             counters,
-            opts: opts.clone(),
+            opts,
             runtime,
             parse_time: config.parse_time,
             zone,
         });
-        let pool = Pool::new(opts);
-        let target = config.target();
-        let timeout = config.timeout;
-        let first = retry_connect(
-            &config.retry_policy(),
-            &target,
-            |_attempt| first_contact(&pool, timeout),
-            |event| options.report_retry(event),
-        )
-        .await;
-        let (version, max_allowed_packet) = match first {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = tokio::time::timeout(Duration::from_secs(1), pool.disconnect()).await;
-                return Err(e);
-            }
-        };
         let db = MySqlDatabase {
             inner: Arc::new(Inner {
                 config: config.clone(),
@@ -221,6 +227,12 @@ impl MySqlDatabase {
         &self.inner.config
     }
 
+    /// Whether this pool's connections use TLS: `sslMode` is not `disable`, and with
+    /// `prefer` the server offered TLS at connect.
+    pub fn is_tls(&self) -> bool {
+        self.inner.shared.opts.ssl_opts().is_some()
+    }
+
     /// The server's `max_allowed_packet`, read once at connect.
     pub fn max_allowed_packet(&self) -> usize {
         self.inner.max_allowed_packet
@@ -241,6 +253,35 @@ impl MySqlDatabase {
     async fn run(&self, op: Op<'_>) -> Result<crate::conn::Output> {
         let mut checkout = self.inner.checkout().await?;
         checkout.perform(op).await
+    }
+}
+
+/// A pool for `config` with the TLS options `ssl`, connected once (with retries): the
+/// pool, its options, the server version and `max_allowed_packet`. On failure the pool is
+/// shut down.
+async fn open_pool(
+    config: &MySqlConfig,
+    counters: &Arc<Counters>,
+    setup: String,
+    ssl: Option<SslOpts>,
+    options: &ConnectOptions,
+) -> Result<(Pool, Opts, String, usize)> {
+    let opts = native_opts(config, counters, setup, ssl);
+    let pool = Pool::new(opts.clone());
+    let timeout = config.timeout;
+    let first = retry_connect(
+        &config.retry_policy(),
+        &config.target(),
+        |_attempt| first_contact(&pool, timeout),
+        |event| options.report_retry(event),
+    )
+    .await;
+    match first {
+        Ok((version, max_allowed_packet)) => Ok((pool, opts, version, max_allowed_packet)),
+        Err(e) => {
+            let _ = tokio::time::timeout(Duration::from_secs(1), pool.disconnect()).await;
+            Err(e)
+        }
     }
 }
 
@@ -523,7 +564,7 @@ mod tests {
             .with_conn_max_lifetime(Duration::from_secs(300))
             .with_conn_max_idle_time(Duration::from_secs(60));
         let counters = Arc::new(Counters::default());
-        let opts = native_opts(&cfg, &counters, "SET NAMES utf8mb4".into());
+        let opts = native_opts(&cfg, &counters, "SET NAMES utf8mb4".into(), None);
         assert_eq!(opts.ip_or_hostname(), "db.example.com");
         assert_eq!(opts.tcp_port(), 3307);
         assert_eq!(opts.user(), Some("u"));
@@ -541,6 +582,13 @@ mod tests {
         assert_eq!(pool.inactive_connection_ttl(), Duration::from_secs(60));
         assert_eq!(pool.ttl_check_interval(), Duration::from_secs(30));
         assert!(opts.local_infile_handler().is_none());
+        assert!(!opts.prefer_socket());
+        assert!(opts.ssl_opts().is_none());
+        let tls = SslOpts::default().with_danger_accept_invalid_certs(true);
+        let opts = native_opts(&cfg, &counters, String::new(), Some(tls.clone()));
+        assert_eq!(opts.ssl_opts(), Some(&tls));
+        // TLS needs TCP: mysql_async never encrypts a Unix-socket connection, so the
+        // switch to the server's socket stays off.
         assert!(!opts.prefer_socket());
     }
 }

@@ -44,6 +44,13 @@ pub(crate) fn map_error(err: mysql_async::Error) -> Error {
 /// [`ErrorKind::ConnectionLost`], and an unknown `loc` time zone is a configuration error.
 pub(crate) fn map_connect_error(err: mysql_async::Error) -> Error {
     match err {
+        mysql_async::Error::Io(io) if is_tls_failure(&io) => Error::database(
+            DatabaseType::Mysql,
+            ErrorKind::Tls,
+            None,
+            tls_failure_message(&io),
+            Some(Box::new(io)),
+        ),
         mysql_async::Error::Io(io) => Error::database(
             DatabaseType::Mysql,
             ErrorKind::Connect,
@@ -74,6 +81,65 @@ pub(crate) fn map_connect_error(err: mysql_async::Error) -> Error {
 
 fn io_message(io: &IoError) -> String {
     format!("I/O error: {io}")
+}
+
+/// Whether an I/O error during connect is a failed TLS handshake (a rejected certificate,
+/// an alert from the server, no common protocol version): not worth retrying.
+fn is_tls_failure(io: &IoError) -> bool {
+    #[cfg(feature = "tls")]
+    {
+        matches!(io, IoError::Tls(_)) || rustls_error(io).is_some()
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = io;
+        false
+    }
+}
+
+/// The rustls error inside an I/O error of the TLS handshake.
+#[cfg(feature = "tls")]
+fn rustls_error(io: &IoError) -> Option<&rustls::Error> {
+    match io {
+        IoError::Io(e) => e.get_ref()?.downcast_ref::<rustls::Error>(),
+        IoError::Tls(_) => None,
+    }
+}
+
+/// What failed in the TLS handshake, and what to change for a rejected certificate.
+fn tls_failure_message(io: &IoError) -> String {
+    #[cfg(feature = "tls")]
+    if let Some(e) = rustls_error(io) {
+        use rustls::CertificateError;
+        let hint = match e {
+            rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            ) => {
+                "; sslMode verify-full needs a certificate issued for database.mysql.host \
+                 (verify-ca checks the chain only)"
+            }
+            rustls::Error::InvalidCertificate(_) => {
+                "; sslMode verify-ca and verify-full trust the operating system's root \
+                 certificates: install the server's CA there, or point SSL_CERT_FILE at it"
+            }
+            _ => "",
+        };
+        return format!("the TLS handshake with the server failed: {e}{hint}");
+    }
+    format!("the TLS handshake with the server failed: {io}")
+}
+
+/// Whether `e` says the server does not offer TLS at all (its handshake lacks the SSL
+/// capability), the one case in which `sslMode: prefer` continues in plaintext.
+pub(crate) fn is_server_without_tls(e: &Error) -> bool {
+    let e = match e {
+        Error::Connect { source, .. } => source.as_ref(),
+        other => other,
+    };
+    e.as_database_error()
+        .and_then(|db| db.source.as_deref())
+        .and_then(|source| source.downcast_ref::<DriverError>())
+        .is_some_and(|d| matches!(d, DriverError::NoClientSslFlagFromServer))
 }
 
 fn lost(message: String, source: dbcore::BoxError) -> Error {
@@ -117,7 +183,10 @@ fn map_driver(driver: DriverError) -> Error {
             DatabaseType::Mysql,
             ErrorKind::Tls,
             None,
-            driver.to_string(),
+            "sslMode requires TLS, but the server does not offer it (have_ssl is not YES), \
+             so the connection was closed before any credentials were sent; enable TLS on \
+             the server (ssl_cert, ssl_key), or lower database.mysql.sslMode where plaintext \
+             is acceptable",
             Some(Box::new(driver)),
         ),
         DriverError::PacketOutOfOrder | DriverError::UnexpectedPacket { .. } => {
@@ -247,6 +316,62 @@ mod tests {
             std::io::ErrorKind::UnexpectedEof,
         )));
         assert_eq!(map_error(io).kind(), ErrorKind::ConnectionLost);
+    }
+
+    #[test]
+    fn a_server_without_tls_is_a_tls_error_prefer_can_recognise() {
+        let e = map_connect_error(mysql_async::Error::Driver(
+            DriverError::NoClientSslFlagFromServer,
+        ));
+        assert_eq!(e.kind(), ErrorKind::Tls);
+        assert!(!e.kind().is_transient_connect());
+        assert!(e.to_string().contains("does not offer it"), "{e}");
+        assert!(is_server_without_tls(&e));
+        let wrapped = Error::Connect {
+            target: "mysql at h:3306/db".into(),
+            attempts: 1,
+            source: Box::new(e),
+        };
+        assert!(is_server_without_tls(&wrapped));
+        // Other failures are not.
+        let e = map_connect_error(server(1045, "Access denied"));
+        assert!(!is_server_without_tls(&e));
+        let io = mysql_async::Error::Io(IoError::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(!is_server_without_tls(&map_connect_error(io)));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn rejected_certificates_are_tls_errors_with_a_hint() {
+        use rustls::CertificateError;
+        let handshake = |e: rustls::Error| {
+            map_connect_error(mysql_async::Error::Io(IoError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                e,
+            ))))
+        };
+        let e = handshake(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        assert_eq!(e.kind(), ErrorKind::Tls);
+        assert!(!e.kind().is_transient_connect());
+        assert!(e.to_string().contains("SSL_CERT_FILE"), "{e}");
+        let e = handshake(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidForName,
+        ));
+        assert_eq!(e.kind(), ErrorKind::Tls);
+        assert!(e.to_string().contains("database.mysql.host"), "{e}");
+        let e = handshake(rustls::Error::AlertReceived(
+            rustls::AlertDescription::ProtocolVersion,
+        ));
+        assert_eq!(e.kind(), ErrorKind::Tls);
+        // An I/O error without rustls inside stays a (retryable) connect error.
+        let io = mysql_async::Error::Io(IoError::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(map_connect_error(io).kind(), ErrorKind::Connect);
     }
 
     #[test]

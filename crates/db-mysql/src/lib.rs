@@ -6,6 +6,7 @@ mod database;
 mod driver;
 mod error;
 mod stats;
+mod tls;
 mod transaction;
 mod value;
 

@@ -205,6 +205,7 @@ mod tests {
         assert_eq!(kind("DB_MYSQL_PARSE_TIME"), Some(FieldKind::Bool));
         assert_eq!(kind("DB_MYSQL_CHARSET"), Some(FieldKind::String));
         assert_eq!(kind("DB_MYSQL_LOC"), Some(FieldKind::String));
+        assert_eq!(kind("DB_MYSQL_SSL_MODE"), Some(FieldKind::Enum));
         assert_eq!(
             kind("DB_MYSQL_HEALTH_CHECK_INTERVAL"),
             Some(FieldKind::Duration)
@@ -212,8 +213,11 @@ mod tests {
 
         let fields = config_fields();
         assert_eq!(fields[0].path, "database.type");
-        // 14 postgres + 12 sqlite + 16 mysql fields + type.
-        assert_eq!(fields.len(), 1 + 14 + 12 + 16, "{fields:#?}");
+        // 14 postgres + 12 sqlite + 17 mysql fields + type.
+        assert_eq!(fields.len(), 1 + 14 + 12 + 17, "{fields:#?}");
+        let f = field_by_path("database.mysql.sslMode").unwrap();
+        assert_eq!(f.env_var, "DB_MYSQL_SSL_MODE");
+        assert_eq!(f.default, "disable");
         let f = field_by_path("database.postgres.maxOpenConns").unwrap();
         assert_eq!(f.env_var, "DB_POSTGRES_MAX_OPEN_CONNS");
         assert_eq!(f.section.as_deref(), Some("postgres"));

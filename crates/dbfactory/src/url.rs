@@ -3,7 +3,7 @@
 //! Accepted forms (the password is never echoed in an error):
 //!
 //! - `postgres://user:pass@host:port/name?sslmode=require` (also `postgresql://`)
-//! - `mysql://user:pass@host:port/name?charset=utf8mb4&parseTime=true&loc=UTC`
+//! - `mysql://user:pass@host:port/name?charset=utf8mb4&parseTime=true&loc=UTC&sslmode=require`
 //!   (also `mariadb://`)
 //! - `sqlite://path`, `sqlite:path`, `sqlite::memory:`, `sqlite://:memory:`;
 //!   `sqlite:///abs/path` is `/abs/path`, `sqlite://./data/app.db` is `./data/app.db`.
@@ -233,6 +233,7 @@ fn server(
                 ("charset", "charset"),
                 ("parseTime", "parseTime"),
                 ("loc", "loc"),
+                ("sslmode", "sslMode"),
             ],
         };
         let Some((_, field)) = accepted.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) else {
@@ -353,6 +354,10 @@ mod tests {
         );
         assert_eq!(db("mariadb://h/app")["type"], "mysql");
         assert_eq!(db("mysql://h/app?loc=+05:30")["mysql"]["loc"], "+05:30");
+        assert_eq!(
+            db("mysql://h/app?sslmode=verify-full")["mysql"]["sslMode"],
+            "verify-full"
+        );
     }
 
     #[test]
@@ -408,7 +413,7 @@ mod tests {
         let msg = err("mysql://h/db?parseTime=maybe&foo=1");
         assert!(msg.contains("database.mysql.parseTime"), "{msg}");
         assert!(msg.contains("\"foo\""), "{msg}");
-        assert!(msg.contains("charset, parseTime, loc"), "{msg}");
+        assert!(msg.contains("charset, parseTime, loc, sslmode"), "{msg}");
     }
 
     #[test]

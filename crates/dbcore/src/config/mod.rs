@@ -581,6 +581,7 @@ mod tests {
         assert_eq!(v["sqlite"]["connMaxLifetime"], "30m");
         assert_eq!(v["mysql"]["parseTime"], true);
         assert_eq!(v["mysql"]["loc"], "UTC");
+        assert_eq!(v["mysql"]["sslMode"], "disable");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Checker, GoDuration, SECTION, Secret, into_result, setters};
+use super::{Checker, GoDuration, SECTION, Secret, SslMode, into_result, setters};
 use crate::error::{ConfigProblem, Error};
 use crate::retry::RetryPolicy;
 
@@ -27,6 +27,12 @@ pub struct MySqlConfig {
     pub username: String,
     /// Password; empty for none. Never printed.
     pub password: Secret,
+    /// TLS mode, with libpq's meanings (see [`SslMode`]). Default `disable`: TLS needs the
+    /// driver's TLS support compiled in (db-mysql's `tls` feature, dbfactory's
+    /// `mysql-tls`); any other mode in a build without it fails at connect rather than
+    /// connecting in plaintext. `prefer` falls back to plaintext only when the server
+    /// does not offer TLS at all.
+    pub ssl_mode: SslMode,
     /// Connection character set, letters, digits and underscores only. Default `utf8mb4`.
     pub charset: String,
     /// Read `DATE` / `DATETIME` / `TIMESTAMP` columns as date/time values instead of text.
@@ -71,6 +77,7 @@ impl Default for MySqlConfig {
             name: "app".to_owned(),
             username: "root".to_owned(),
             password: Secret::default(),
+            ssl_mode: SslMode::Disable,
             charset: "utf8mb4".to_owned(),
             parse_time: true,
             loc: "UTC".to_owned(),
@@ -92,6 +99,7 @@ setters!(MySqlConfig {
     into with_name(name: String),
     into with_username(username: String),
     into with_password(password: Secret),
+    set with_ssl_mode(ssl_mode: SslMode),
     into with_charset(charset: String),
     set with_parse_time(parse_time: bool),
     into with_loc(loc: String),
@@ -225,6 +233,7 @@ impl fmt::Debug for MySqlConfig {
             .field("name", &self.name)
             .field("username", &self.username)
             .field("password", &self.password)
+            .field("ssl_mode", &self.ssl_mode)
             .field("charset", &self.charset)
             .field("parse_time", &self.parse_time)
             .field("loc", &self.loc)
@@ -322,6 +331,31 @@ mod tests {
         );
         MySqlConfig::default().validate().unwrap();
         assert!(MySqlConfig::default().with_charset("").validate().is_err());
+    }
+
+    #[test]
+    fn ssl_mode_defaults_to_disable_and_reads_every_mode() {
+        assert_eq!(MySqlConfig::default().ssl_mode, SslMode::Disable);
+        for (text, mode) in [
+            ("disable", SslMode::Disable),
+            ("prefer", SslMode::Prefer),
+            ("require", SslMode::Require),
+            ("verify-ca", SslMode::VerifyCa),
+            ("Verify-Full", SslMode::VerifyFull),
+        ] {
+            let cfg: MySqlConfig =
+                serde_json::from_value(serde_json::json!({ "sslMode": text })).unwrap();
+            assert_eq!(cfg.ssl_mode, mode, "{text}");
+            // Every mode is a valid configuration; whether TLS is compiled in is checked
+            // by the driver at connect.
+            cfg.validate().unwrap();
+        }
+        let json =
+            serde_json::to_value(MySqlConfig::default().with_ssl_mode(SslMode::VerifyCa)).unwrap();
+        assert_eq!(json["sslMode"], "verify-ca");
+        assert!(
+            serde_json::from_value::<MySqlConfig>(serde_json::json!({ "sslMode": "on" })).is_err()
+        );
     }
 
     #[test]

@@ -10,15 +10,17 @@ use crate::error::{ConfigProblem, Error};
 use crate::retry::RetryPolicy;
 
 config_enum! {
-    /// How a PostgreSQL connection uses TLS (`sslMode`), with libpq's meanings.
+    /// How a PostgreSQL or MySQL connection uses TLS (`sslMode`), with libpq's meanings.
     ///
     /// Written in lower case (`verify-full`); read case-insensitively.
     /// `require` and stricter modes never fall back to plaintext.
+    /// The PostgreSQL default is `prefer`, the MySQL default `disable`.
     #[derive(Default)]
     pub enum SslMode("sslMode") {
         /// No TLS.
         Disable => "disable",
-        /// TLS if the server offers it, plaintext otherwise. The default.
+        /// TLS if the server offers it, plaintext otherwise. The PostgreSQL default
+        /// (and `SslMode::default()`).
         #[default]
         Prefer => "prefer",
         /// TLS is required; the certificate is not verified.

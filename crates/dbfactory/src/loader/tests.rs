@@ -239,6 +239,7 @@ fn env_overrides_every_kind_of_field() {
             ("DB_SQLITE_CACHE_SIZE", "-2000"),
             ("DB_MYSQL_PARSE_TIME", "0"),
             ("DB_MYSQL_LOC", "Europe/Berlin"),
+            ("DB_MYSQL_SSL_MODE", "VERIFY-CA"),
             // Not ours: ignored.
             ("DB_TEST_DRIVER", "sqlite"),
             ("DB_TEST_POSTGRES_URL", "postgres://elsewhere"),
@@ -258,6 +259,7 @@ fn env_overrides_every_kind_of_field() {
     assert!(!cfg.sqlite.foreign_keys);
     assert_eq!(cfg.sqlite.cache_size, -2000);
     assert!(!cfg.mysql.parse_time);
+    assert_eq!(cfg.mysql.ssl_mode, SslMode::VerifyCa);
     assert_eq!(cfg.mysql.loc, "Europe/Berlin");
     assert_eq!(
         loaded
