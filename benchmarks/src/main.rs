@@ -1,31 +1,43 @@
 //! `dbbench`: our database layer against the raw native driver, side by side, in one
-//! run and one markdown table.
+//! run and one markdown table per backend.
 //!
-//! Run it with `cargo xtask bench [--quick]` (a release build). Workloads (numbered as
-//! in `research/baseline.md`): W1 sequential point select by primary key, W2 point
-//! selects from 32 concurrent tasks over a pool of 8, W3 single-row insert in
-//! autocommit, W5 bulk insert of 100k rows. Each runs after a warm-up for a fixed time
-//! (2 s, `--quick` 0.5 s) or a maximum number of operations, on a fresh database per
+//! Run it with `cargo xtask bench [--driver sqlite|postgres|mysql|all] [--quick]` (a
+//! release build). Backends: SQLite (db-sqlite against rusqlite, database files in a
+//! scratch directory), PostgreSQL (db-postgres against tokio-postgres through
+//! deadpool-postgres) and MySQL / MariaDB (db-mysql against mysql_async). `--driver all`
+//! (the default) runs every backend whose server answers; a server that does not answer
+//! is reported and its backend skipped. The servers come from `--postgres-url` and
+//! `--mysql-url`; each run works in a schema (PostgreSQL) or database (MySQL) of its
+//! own, `dbl_bench_<pid>`, dropped at the end.
+//!
+//! Workloads (numbered as in `research/baseline.md`): W1 sequential point select by
+//! primary key, W2 point selects from 32 concurrent tasks over a pool of 8, W3
+//! single-row insert in autocommit, W4 a transaction of five statements (four `UPDATE`s
+//! and one `INSERT`), W5 bulk insert of 100k rows. Each runs after a warm-up for a fixed
+//! time (2 s, `--quick` 0.5 s) or a maximum number of operations, on fresh tables per
 //! measurement. Every async loop runs inside a task spawned on a multi-thread tokio
 //! runtime with 2 workers, as a request handler does.
 //!
 //! Single runs are bimodal on small VMs, so every (workload, implementation) is
 //! measured in several rounds (`--rounds`, default 3, `--quick` 1): round `r` runs each
-//! workload on every implementation, in an order rotated by `r`, and the table shows
-//! the median over the rounds, with the spread per cell in a "Noise" table. Before each
-//! measurement the run waits up to 2 s for the machine to be quiet (all-CPU busy share
-//! from `/proc/stat` below 30%).
+//! workload on every implementation of a backend, in an order rotated by `r`, and the
+//! table shows the median over the rounds, with the spread per cell in a "Noise" table.
+//! Before each measurement the run waits up to 2 s for the machine to be quiet (all-CPU
+//! busy share from `/proc/stat` below 30%).
 //!
 //! Benchmarks print numbers; nothing here passes or fails on a timing.
 
 mod measure;
+mod mysql;
+mod postgres;
 mod quiet;
 mod report;
+mod server;
 mod sqlite;
 mod target;
 mod workload;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -34,16 +46,51 @@ use clap::Parser;
 use crate::measure::Measurement;
 use crate::quiet::Wait;
 use crate::report::{Entry, Environment};
-use crate::target::{Driver, Implementation, implementations};
+use crate::target::{Driver, Implementation, Suite};
 use crate::workload::{Settings, Workload};
 
-/// Benchmarks a dblayer driver against its raw native driver and prints one markdown table.
+/// `--driver`: one backend, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DriverChoice {
+    /// SQLite only.
+    Sqlite,
+    /// PostgreSQL only.
+    Postgres,
+    /// MySQL / MariaDB only.
+    Mysql,
+    /// Every backend; server backends whose server does not answer are skipped.
+    All,
+}
+
+impl DriverChoice {
+    fn drivers(self) -> Vec<Driver> {
+        match self {
+            DriverChoice::Sqlite => vec![Driver::Sqlite],
+            DriverChoice::Postgres => vec![Driver::Postgres],
+            DriverChoice::Mysql => vec![Driver::Mysql],
+            DriverChoice::All => Driver::ALL.to_vec(),
+        }
+    }
+}
+
+/// Benchmarks the dblayer drivers against their raw native drivers and prints one
+/// markdown table per backend.
 #[derive(Debug, Parser)]
 #[command(name = "dbbench")]
 struct Cli {
-    /// The backend to benchmark.
-    #[arg(long, value_enum, default_value = "sqlite")]
-    driver: Driver,
+    /// The backend to benchmark; `all` runs every backend whose server answers.
+    #[arg(long, value_enum, default_value = "all")]
+    driver: DriverChoice,
+
+    /// The PostgreSQL server (`postgres://user[:password]@host[:port]/database`); the
+    /// run creates and drops a schema of its own there.
+    #[arg(long, value_name = "URL", default_value = postgres::DEFAULT_URL)]
+    postgres_url: String,
+
+    /// The MySQL / MariaDB server (`mysql://user[:password]@host[:port]/database`); the
+    /// run creates and drops a database of its own there.
+    #[arg(long, value_name = "URL", default_value = mysql::DEFAULT_URL)]
+    mysql_url: String,
 
     /// Short runs: 0.5 s per workload instead of 2 s.
     #[arg(long)]
@@ -71,12 +118,17 @@ struct Cli {
     #[arg(long, default_value_t = 300)]
     warmup: u64,
 
+    /// Only the implementations whose label contains this text (case-insensitive), for
+    /// focused runs (profiling); default all.
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
+
     /// Only these workloads (comma-separated; default all).
     #[arg(long = "workload", value_enum, value_delimiter = ',')]
     workloads: Vec<Workload>,
 
-    /// Directory for the database files (default: the system temp directory). The file
-    /// system decides what an fsync costs in W3 and W5.
+    /// Directory for the SQLite database files (default: the system temp directory). The
+    /// file system decides what an fsync costs in W3, W4 and W5.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 }
@@ -101,90 +153,47 @@ impl Cli {
     }
 }
 
-/// A scratch directory for one implementation's database, removed when dropped.
-#[derive(Debug)]
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(base: &Path, index: usize) -> std::io::Result<Self> {
-        let dir = base.join(format!("dbbench-{}-{index}", std::process::id()));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        std::fs::create_dir_all(&dir)?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// The order of the implementations in round `round` (0-based): rotated by one per
 /// round, so over `n` rounds each implementation runs in each position once.
 fn rotated(n: usize, round: usize) -> Vec<usize> {
     (0..n).map(|i| (i + round) % n).collect()
 }
 
-/// One measurement: a fresh database for `implementation`, a wait for a quiet machine,
-/// then `workload`.
+/// One measurement: `implementation` on fresh tables, a wait for a quiet machine, then
+/// `workload`.
 fn measure(
     implementation: &Implementation,
-    index: usize,
     workload: Workload,
     settings: &Settings,
-    base: &Path,
 ) -> (Option<Wait>, Result<Measurement, String>) {
-    let scratch = match Scratch::new(base, index) {
-        Ok(scratch) => scratch,
-        Err(e) => {
-            let e = format!(
-                "cannot create a scratch directory under {}: {e}",
-                base.display()
-            );
-            return (None, Err(e));
-        }
-    };
-    let mut target = match (implementation.open)(settings, &scratch.0) {
+    let mut target = match (implementation.open)(settings) {
         Ok(target) => target,
-        Err(e) => return (None, Err(format!("cannot open: {e}"))),
+        Err(e) => return (None, Err(format!("cannot open: {}", server::describe(&*e)))),
     };
     let wait = if settings.quiet_wait.is_zero() {
         None
     } else {
         quiet::wait_for_quiet(settings.quiet_wait)
     };
-    let result = target.run(workload, settings).map_err(|e| e.to_string());
+    let result = target
+        .run(workload, settings)
+        .map_err(|e| server::describe(&*e));
     if let Err(e) = target.close() {
-        eprintln!("[dbbench]   closing failed: {e}");
+        eprintln!("[dbbench]   closing failed: {}", server::describe(&*e));
     }
-    drop(scratch);
     (wait, result)
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let settings = cli.settings();
-    let workloads: Vec<Workload> = if cli.workloads.is_empty() {
-        Workload::ALL.to_vec()
-    } else {
-        Workload::ALL
-            .into_iter()
-            .filter(|w| cli.workloads.contains(w))
-            .collect()
-    };
-    let base = cli.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let env = Environment::capture();
-    let impls = implementations(cli.driver);
-
+/// Runs every round of `workloads` on the implementations of `suite`.
+fn run_suite(suite: &Suite, workloads: &[Workload], settings: &Settings) -> Vec<Entry> {
+    let impls = &suite.implementations;
+    let title = suite.driver.title();
     let mut entries = Vec::new();
     for round in 0..settings.rounds {
-        for &workload in &workloads {
+        for &workload in workloads {
             for index in rotated(impls.len(), round) {
                 let implementation = &impls[index];
-                let (wait, result) = measure(implementation, index, workload, &settings, &base);
+                let (wait, result) = measure(implementation, workload, settings);
                 let machine = wait
                     .map(|w| {
                         format!(
@@ -197,7 +206,7 @@ fn main() -> ExitCode {
                     .unwrap_or_default();
                 match &result {
                     Ok(m) => eprintln!(
-                        "[dbbench] round {}/{} {workload} {}: {:.0} {}/s, p50 {:.1} µs{machine}",
+                        "[dbbench] {title} round {}/{} {workload} {}: {:.0} {}/s, p50 {:.1} µs{machine}",
                         round + 1,
                         settings.rounds,
                         implementation.label,
@@ -210,7 +219,7 @@ fn main() -> ExitCode {
                         m.percentile_us(50.0).unwrap_or(f64::NAN)
                     ),
                     Err(e) => eprintln!(
-                        "[dbbench] round {}/{} {workload} {}: error: {e}",
+                        "[dbbench] {title} round {}/{} {workload} {}: error: {e}",
                         round + 1,
                         settings.rounds,
                         implementation.label
@@ -226,22 +235,91 @@ fn main() -> ExitCode {
             }
         }
     }
+    entries
+}
 
-    println!(
-        "### {} benchmark: dblayer vs raw driver\n",
-        match cli.driver {
-            Driver::Sqlite => "SQLite",
+/// The suite of `driver` (only the implementations `--only` selects), or why it is
+/// skipped.
+fn open_suite(driver: Driver, cli: &Cli) -> Result<Suite, String> {
+    let mut suite = match driver {
+        Driver::Sqlite => sqlite::suite(&cli.dir.clone().unwrap_or_else(std::env::temp_dir)),
+        Driver::Postgres => postgres::suite(&cli.postgres_url)?,
+        Driver::Mysql => mysql::suite(&cli.mysql_url)?,
+    };
+    if let Some(only) = &cli.only {
+        let only = only.to_lowercase();
+        suite
+            .implementations
+            .retain(|i| i.label.to_lowercase().contains(&only));
+        if suite.implementations.is_empty() {
+            return Err(format!(
+                "no implementation label contains {only:?} (--only)"
+            ));
         }
-    );
-    print!("{}", report::table(impls, &entries, &settings));
-    println!();
-    print!(
-        "{}",
-        report::footer(impls, &entries, &settings, &env, &base)
-    );
+    }
+    Ok(suite)
+}
 
-    if entries.iter().any(|e| e.result.is_err()) {
-        eprintln!("[dbbench] some workloads failed (see the table)");
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = cli.settings();
+    let workloads: Vec<Workload> = if cli.workloads.is_empty() {
+        Workload::ALL.to_vec()
+    } else {
+        Workload::ALL
+            .into_iter()
+            .filter(|w| cli.workloads.contains(w))
+            .collect()
+    };
+    let env = Environment::capture();
+    let explicit = cli.driver != DriverChoice::All;
+
+    let mut failed = false;
+    let mut finished: Vec<Suite> = Vec::new();
+    let mut skipped = 0;
+    for driver in cli.driver.drivers() {
+        let title = driver.title();
+        let suite = match open_suite(driver, &cli) {
+            Ok(suite) => suite,
+            Err(why) => {
+                eprintln!("[dbbench] {title}: SKIPPED: {why}");
+                println!("### {title} benchmark: skipped\n\n{why}\n");
+                skipped += 1;
+                failed |= explicit;
+                continue;
+            }
+        };
+        let entries = run_suite(&suite, &workloads, &settings);
+        println!("### {title} benchmark: dblayer vs raw driver\n");
+        print!(
+            "{}",
+            report::table(&suite.implementations, &entries, &settings)
+        );
+        println!();
+        print!("{}", report::suite_notes(&suite, &entries, &settings));
+        println!();
+        if entries.iter().any(|e| e.result.is_err()) {
+            eprintln!("[dbbench] {title}: some workloads failed (see the table)");
+            failed = true;
+        }
+        finished.push(suite);
+    }
+    if finished.is_empty() {
+        eprintln!("[dbbench] nothing was measured ({skipped} backend(s) skipped)");
+        return ExitCode::FAILURE;
+    }
+    println!("### Run\n");
+    let suites: Vec<&Suite> = finished.iter().collect();
+    print!("{}", report::run_footer(&settings, &env, &suites));
+    for suite in finished {
+        let title = suite.driver.title();
+        if let Err(e) = suite.finish() {
+            eprintln!("[dbbench] {title}: clean-up failed: {e}");
+            failed = true;
+        }
+    }
+
+    if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -270,5 +348,18 @@ mod tests {
         let cli = Cli::parse_from(["dbbench", "--quick", "--rounds", "5"]);
         assert_eq!(cli.settings().rounds, 5);
         assert!(Cli::try_parse_from(["dbbench", "--rounds", "0"]).is_err());
+    }
+
+    #[test]
+    fn driver_choice() {
+        let cli = Cli::parse_from(["dbbench"]);
+        assert_eq!(cli.driver, DriverChoice::All);
+        assert_eq!(cli.driver.drivers(), Driver::ALL);
+        let cli = Cli::parse_from(["dbbench", "--driver", "postgres"]);
+        assert_eq!(cli.driver.drivers(), [Driver::Postgres]);
+        let cli = Cli::parse_from(["dbbench", "--driver", "mysql", "--workload", "w4"]);
+        assert_eq!(cli.driver.drivers(), [Driver::Mysql]);
+        assert_eq!(cli.workloads, [Workload::W4]);
+        assert!(Cli::try_parse_from(["dbbench", "--driver", "oracle"]).is_err());
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::measure::{Measurement, median, spread};
 use crate::quiet::{self, Wait};
-use crate::target::Implementation;
+use crate::target::{Implementation, Suite};
 use crate::workload::{Settings, Workload};
 
 /// One measurement: an implementation's result on a workload in one round.
@@ -149,9 +149,9 @@ pub(crate) fn table(
         );
     }
     out.push_str(
-        "| workload | implementation | ops/s | p50 µs | p99 µs | × raw sync | CPU | n |\n",
+        "| workload | implementation | ops/s | p50 µs | p99 µs | × raw | target | CPU | n |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---|---:|---:|\n");
     for workload in workloads_run(entries) {
         let baseline_rate = implementations
             .iter()
@@ -172,10 +172,9 @@ pub(crate) fn table(
                     } else {
                         ""
                     };
-                    let ratio = match baseline_rate {
-                        Some(b) if rate > 0.0 => format!("{:.2}", b / rate),
-                        _ => "–".to_owned(),
-                    };
+                    let ratio = baseline_rate.filter(|_| rate > 0.0).map(|b| b / rate);
+                    let goal = goal_cell(implementation, workload, ratio);
+                    let ratio = ratio.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}"));
                     let cpu = cell
                         .median_of(Measurement::cpu_share)
                         .map(|c| format!("{:.0}%", c * 100.0))
@@ -183,7 +182,7 @@ pub(crate) fn table(
                     let n = cell.median_of(|m| Some(m.samples() as f64));
                     writeln!(
                         out,
-                        "| {name} | {label} | {}{unit} | {} | {} | {ratio} | {cpu} | {} |",
+                        "| {name} | {label} | {}{unit} | {} | {} | {ratio} | {goal} | {cpu} | {} |",
                         thousands(rate),
                         micros(cell.median_of(|m| m.percentile_us(50.0))),
                         micros(cell.median_of(|m| m.percentile_us(99.0))),
@@ -192,15 +191,32 @@ pub(crate) fn table(
                 }
                 (None, error) => writeln!(
                     out,
-                    "| {name} | {label} | error ({} of {} rounds): {} | – | – | – | – | – |",
+                    "| {name} | {label} | error ({} of {} rounds): {} | – | – | – | {} | – | – |",
                     cell.errors.len(),
                     cell.rounds,
-                    error.copied().unwrap_or("no result").replace('|', "/")
+                    error.copied().unwrap_or("no result").replace('|', "/"),
+                    goal_cell(implementation, workload, None),
                 ),
             };
         }
     }
     out
+}
+
+/// The target cell of a row: the highest acceptable `× raw`, and whether the median
+/// ratio meets it (empty for rows without a target).
+fn goal_cell(implementation: &Implementation, workload: Workload, ratio: Option<f64>) -> String {
+    let Some(goal) = implementation.goal(workload) else {
+        return String::new();
+    };
+    match ratio {
+        // Compare what the table shows (two decimals).
+        Some(r) if (r * 100.0).round() / 100.0 <= goal.max_ratio + 1e-9 => {
+            format!("≤ {:.2} met", goal.max_ratio)
+        }
+        Some(_) => format!("≤ {:.2} **missed**", goal.max_ratio),
+        None => format!("≤ {:.2} –", goal.max_ratio),
+    }
 }
 
 /// The Noise table: `(max - min) / median` of each cell's rate over the rounds, in %.
@@ -302,14 +318,10 @@ fn quiet_note(
     out
 }
 
-/// The lines under the table: how to read it, settings, fairness, versions.
-pub(crate) fn footer(
-    implementations: &[Implementation],
-    entries: &[Entry],
-    settings: &Settings,
-    env: &Environment,
-    db_dir: &Path,
-) -> String {
+/// The lines under one suite's table: how to read it, targets, fairness, where the
+/// databases live, noise, and the waits for a quiet machine.
+pub(crate) fn suite_notes(suite: &Suite, entries: &[Entry], settings: &Settings) -> String {
+    let implementations = &suite.implementations;
     let mut out = String::new();
     let baseline = implementations
         .iter()
@@ -317,35 +329,29 @@ pub(crate) fn footer(
         .map_or("the raw driver", |i| i.label);
     let _ = writeln!(
         out,
-        "- × raw sync = (median {baseline} rate) / (median rate of this row): >1 = slower. CPU = \
+        "- × raw = (median {baseline} rate) / (median rate of this row): >1 = slower. CPU = \
          process CPU time / wall time over the timed phase (100% = one core). n = timed operations \
-         per round (W5: number of loads; its p50/p99 are per {}-row load). Rate, p50, p99, CPU and \
-         n are each the median of the per-round values.",
+         per round (W4: transactions; W5: number of loads, its p50/p99 are per {}-row load). \
+         Rate, p50, p99, CPU and n are each the median of the per-round values.",
         settings.bulk_rows
     );
-    let _ = writeln!(
-        out,
-        "- settings: {}; {:.1} s or {} ops per workload after {} warm-up ops; bench_items {} rows; W2 \
-         {} tasks over a pool of {}; W5 {} rows, at most {} loads per round. Absolute numbers move \
-         2-5x between runs on small VMs: read the ratios, and the Noise table.",
-        if settings.rounds == 1 {
-            "1 round".to_owned()
-        } else {
-            format!(
-                "{} rounds (round r runs each workload on every implementation, the order rotated \
-                 by r)",
-                settings.rounds
-            )
-        },
-        settings.duration.as_secs_f64(),
-        thousands(settings.max_ops as f64),
-        settings.warmup_ops,
-        settings.table_rows,
-        settings.tasks,
-        settings.pool_size,
-        settings.bulk_rows,
-        settings.max_bulk_loads,
-    );
+    let mut goals: Vec<String> = Vec::new();
+    for implementation in implementations.iter() {
+        for (workload, goal) in implementation.targets {
+            goals.push(format!(
+                "{} {workload}: {} (× raw ≤ {:.2})",
+                implementation.label, goal.stated, goal.max_ratio
+            ));
+        }
+    }
+    if !goals.is_empty() {
+        let _ = writeln!(
+            out,
+            "- targets (judged on the medians; a miss smaller than the row's spread in the Noise \
+             table is within the noise): {}",
+            goals.join("; ")
+        );
+    }
     let shares: Vec<String> = implementations
         .iter()
         .enumerate()
@@ -361,25 +367,50 @@ pub(crate) fn footer(
             shares.join(", ")
         );
     }
-    let fs = filesystem_of(db_dir)
-        .map(|fs| format!(", {fs}"))
-        .unwrap_or_default();
+    for note in &suite.notes {
+        let _ = writeln!(out, "- {note}");
+    }
+
+    out.push('\n');
+    out.push_str(&noise(implementations, entries, settings));
+    out.push('\n');
+    out.push_str(&quiet_note(implementations, entries, settings));
+    out
+}
+
+/// The lines at the end of the report: settings, run time and versions.
+pub(crate) fn run_footer(settings: &Settings, env: &Environment, suites: &[&Suite]) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
-        "- database files: fresh per measurement (round × workload × implementation) under {}{fs} \
-         (the file system decides W3/W5 sync cost)",
-        db_dir.display()
+        "- settings: {}; {:.1} s or {} ops per workload after {} warm-up ops; bench_items {} rows; W2 \
+         {} tasks over a pool of {}; W4 {} statements per transaction; W5 {} rows, at most {} \
+         loads per round. Absolute numbers move 2-5x between runs on small VMs: read the ratios, \
+         and the Noise tables.",
+        if settings.rounds == 1 {
+            "1 round".to_owned()
+        } else {
+            format!(
+                "{} rounds (round r runs each workload on every implementation, the order rotated \
+                 by r)",
+                settings.rounds
+            )
+        },
+        settings.duration.as_secs_f64(),
+        thousands(settings.max_ops as f64),
+        settings.warmup_ops,
+        settings.table_rows,
+        settings.tasks,
+        settings.pool_size,
+        crate::workload::TX_UPDATES + 1,
+        settings.bulk_rows,
+        settings.max_bulk_loads,
     );
     let _ = writeln!(
         out,
         "- run time: {:.0} s",
         env.started.elapsed().as_secs_f64()
     );
-
-    out.push('\n');
-    out.push_str(&noise(implementations, entries, settings));
-    out.push('\n');
-    out.push_str(&quiet_note(implementations, entries, settings));
 
     let _ = writeln!(out, "\nVersions:\n");
     let _ = writeln!(out, "- date (UTC): {}", env.date_utc);
@@ -410,8 +441,12 @@ pub(crate) fn footer(
         "- rustc: {}",
         command_output("rustc", &["--version"]).unwrap_or_else(|| "unknown".to_owned())
     );
-    let _ = writeln!(out, "- SQLite (rusqlite bundled): {}", rusqlite::version());
-    let crates = lock_versions(&["rusqlite", "libsqlite3-sys", "r2d2", "r2d2_sqlite", "tokio"]);
+    for suite in suites {
+        for line in &suite.versions {
+            let _ = writeln!(out, "- {line}");
+        }
+    }
+    let crates = lock_versions(&["tokio"]);
     if !crates.is_empty() {
         let _ = writeln!(out, "- crates: {crates}");
     }
@@ -432,7 +467,7 @@ fn read_trimmed(path: &str) -> Option<String> {
 
 /// The file-system type of the mount holding `dir` (`ext4`, `tmpfs`), from
 /// `/proc/mounts`: the entry with the longest mount point that is a prefix of `dir`.
-fn filesystem_of(dir: &Path) -> Option<String> {
+pub(crate) fn filesystem_of(dir: &Path) -> Option<String> {
     let dir = std::fs::canonicalize(dir).ok()?;
     let mounts = read_file("/proc/mounts")?;
     mounts
@@ -460,7 +495,7 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
 }
 
 /// `name version` of each of `names` in the workspace's `Cargo.lock`, comma-separated.
-fn lock_versions(names: &[&str]) -> String {
+pub(crate) fn lock_versions(names: &[&str]) -> String {
     let lock_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock");
     let Ok(lock) = std::fs::read_to_string(lock_path) else {
         return String::new();
@@ -518,6 +553,38 @@ mod tests {
         assert_eq!(format_utc(0), "1970-01-01 00:00");
         assert_eq!(format_utc(951_782_400), "2000-02-29 00:00");
         assert_eq!(format_utc(1_798_504_200), "2026-12-29 00:30");
+    }
+
+    #[test]
+    fn goal_cells() {
+        use crate::target::Goal;
+        let implementation = Implementation {
+            label: "layer",
+            baseline: false,
+            targets: &[(
+                Workload::W1,
+                Goal {
+                    max_ratio: 1.05,
+                    stated: "within 5%",
+                },
+            )],
+            open: Box::new(|_| Err("not opened in tests".into())),
+        };
+        assert_eq!(
+            goal_cell(&implementation, Workload::W1, Some(1.03)),
+            "≤ 1.05 met"
+        );
+        // Judged on the two decimals the table shows.
+        assert_eq!(
+            goal_cell(&implementation, Workload::W1, Some(1.0549)),
+            "≤ 1.05 met"
+        );
+        assert_eq!(
+            goal_cell(&implementation, Workload::W1, Some(1.2)),
+            "≤ 1.05 **missed**"
+        );
+        assert_eq!(goal_cell(&implementation, Workload::W1, None), "≤ 1.05 –");
+        assert_eq!(goal_cell(&implementation, Workload::W2, Some(9.0)), "");
     }
 
     #[test]

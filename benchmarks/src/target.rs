@@ -1,40 +1,151 @@
-//! Implementations under test: the per-implementation operation traits and the generic
-//! loops that time them.
+//! Implementations under test: the per-implementation operation traits, the generic
+//! loops that time them, and the [`Suite`] of one backend.
 //!
-//! A new backend (PostgreSQL, MySQL) adds a module like [`crate::sqlite`] that
-//! implements [`SyncOps`] or [`AsyncOps`] for its raw driver and for our layer, and a
-//! line in [`implementations`].
+//! A backend adds a module like [`crate::sqlite`] that implements [`SyncOps`] or
+//! [`AsyncOps`] for its raw driver and for our layer, and builds its [`Suite`]: one
+//! [`Implementation`] per row group, each able to open itself on a fresh database.
 
+use std::fmt;
 use std::future::Future;
-use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::measure::{BenchResult, Clock, KeyGen, Measurement, Recorder, duration_ns};
-use crate::workload::{Settings, Workload};
+use crate::workload::{Settings, TX_UPDATES, TxKeys, Workload};
 
 /// A backend that can be benchmarked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Driver {
     /// SQLite: db-sqlite against rusqlite.
     Sqlite,
+    /// PostgreSQL: db-postgres against tokio-postgres through deadpool-postgres.
+    Postgres,
+    /// MySQL / MariaDB: db-mysql against mysql_async.
+    Mysql,
 }
 
-/// One row group of the report: how to open an implementation on a fresh database.
-#[derive(Debug)]
+impl Driver {
+    /// Every backend, in report order.
+    pub(crate) const ALL: [Driver; 3] = [Driver::Sqlite, Driver::Postgres, Driver::Mysql];
+
+    /// The name in headings.
+    pub(crate) fn title(self) -> &'static str {
+        match self {
+            Driver::Sqlite => "SQLite",
+            Driver::Postgres => "PostgreSQL",
+            Driver::Mysql => "MySQL / MariaDB",
+        }
+    }
+}
+
+/// Opens an implementation on a fresh database (fresh tables) for one measurement.
+pub(crate) type Opener = Box<dyn Fn(&Settings) -> BenchResult<Box<dyn Target>>>;
+
+/// One row group of the report: an implementation and how to open it.
 pub(crate) struct Implementation {
     /// The label in the table.
     pub(crate) label: &'static str,
-    /// The raw synchronous driver every other row is compared with (`× raw sync`).
+    /// The raw driver every other row of the suite is compared with (`× raw`).
     pub(crate) baseline: bool,
-    /// Creates a fresh database under the given scratch directory and connects to it.
-    pub(crate) open: fn(&Settings, &Path) -> BenchResult<Box<dyn Target>>,
+    /// The targets of this row per workload (none for the baseline and for rows shown
+    /// for reference only).
+    pub(crate) targets: &'static [(Workload, Goal)],
+    /// Creates fresh tables (or a fresh database) and connects to them.
+    pub(crate) open: Opener,
 }
 
-/// The implementations benchmarked for `driver`, baseline first.
-pub(crate) fn implementations(driver: Driver) -> &'static [Implementation] {
-    match driver {
-        Driver::Sqlite => crate::sqlite::IMPLEMENTATIONS,
+/// A performance target of one row on one workload: the highest acceptable `× raw`
+/// (baseline rate / this row's rate).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Goal {
+    /// The highest acceptable ratio.
+    pub(crate) max_ratio: f64,
+    /// How the target was stated (`within 5%`, `≥ 0.9× raw`).
+    pub(crate) stated: &'static str,
+}
+
+impl Implementation {
+    /// The goal of this row on `workload`, if it has one.
+    pub(crate) fn goal(&self, workload: Workload) -> Option<Goal> {
+        self.targets
+            .iter()
+            .find(|(w, _)| *w == workload)
+            .map(|(_, t)| *t)
+    }
+}
+
+impl fmt::Debug for Implementation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Implementation")
+            .field("label", &self.label)
+            .field("baseline", &self.baseline)
+            .field("targets", &self.targets)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Clean-up at the end of a suite (drops the schema or database of the run).
+pub(crate) type Cleanup = Box<dyn FnOnce() -> BenchResult<()>>;
+
+/// Everything benchmarked for one backend, and what the report says about it.
+pub(crate) struct Suite {
+    /// The backend.
+    pub(crate) driver: Driver,
+    /// The rows, baseline first.
+    pub(crate) implementations: Vec<Implementation>,
+    /// Lines for the notes under the table: where the databases live, how each
+    /// implementation is configured.
+    pub(crate) notes: Vec<String>,
+    /// Lines for the versions list (server, crates).
+    pub(crate) versions: Vec<String>,
+    cleanup: Option<Cleanup>,
+}
+
+impl Suite {
+    /// A suite; `cleanup` runs in [`Suite::finish`] (or when the suite is dropped).
+    pub(crate) fn new(
+        driver: Driver,
+        implementations: Vec<Implementation>,
+        notes: Vec<String>,
+        versions: Vec<String>,
+        cleanup: Option<Cleanup>,
+    ) -> Self {
+        Suite {
+            driver,
+            implementations,
+            notes,
+            versions,
+            cleanup,
+        }
+    }
+
+    /// Runs the clean-up (drops the schema or database of the run).
+    pub(crate) fn finish(mut self) -> BenchResult<()> {
+        match self.cleanup.take() {
+            Some(cleanup) => cleanup(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        if let Some(cleanup) = self.cleanup.take()
+            && let Err(e) = cleanup()
+        {
+            eprintln!("[dbbench] {}: clean-up failed: {e}", self.driver.title());
+        }
+    }
+}
+
+impl fmt::Debug for Suite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Suite")
+            .field("driver", &self.driver)
+            .field("implementations", &self.implementations)
+            .field("notes", &self.notes)
+            .field("versions", &self.versions)
+            .finish_non_exhaustive()
     }
 }
 
@@ -57,6 +168,8 @@ pub(crate) trait SyncOps: Send + Sync + 'static {
     fn point_select(&self, id: i64) -> BenchResult<()>;
     /// Inserts row `id` into `bench_items_w3` in autocommit.
     fn insert(&self, id: i64) -> BenchResult<()>;
+    /// W4: one transaction that updates `keys.updates` and inserts `keys.insert`.
+    fn transaction(&self, keys: TxKeys) -> BenchResult<()>;
     /// Builds rows `1..=n` for [`SyncOps::bulk_load`] (untimed).
     fn bulk_rows(&self, n: usize) -> Self::BulkRows;
     /// Empties the bulk table (untimed).
@@ -75,6 +188,8 @@ pub(crate) trait AsyncOps: Send + Sync + 'static {
     fn point_select(&self, id: i64) -> impl Future<Output = BenchResult<()>> + Send;
     /// Inserts row `id` into `bench_items_w3` in autocommit.
     fn insert(&self, id: i64) -> impl Future<Output = BenchResult<()>> + Send;
+    /// W4: one transaction that updates `keys.updates` and inserts `keys.insert`.
+    fn transaction(&self, keys: TxKeys) -> impl Future<Output = BenchResult<()>> + Send;
     /// Builds rows `1..=n` for [`AsyncOps::bulk_load`] (untimed).
     fn bulk_rows(&self, n: usize) -> Self::BulkRows;
     /// Empties the bulk table (untimed).
@@ -107,6 +222,21 @@ fn min_share(per_task: &[usize]) -> Option<f64> {
     let total: usize = per_task.iter().sum();
     let min = per_task.iter().min()?;
     (total > 0).then(|| *min as f64 * per_task.len() as f64 / total as f64)
+}
+
+/// The keys of W4 transaction number `n` (1-based): updates of pseudo-random rows
+/// (distinct within the transaction), and the insert of row `n`.
+fn tx_keys(keys: &mut KeyGen, n: i64) -> TxKeys {
+    let mut updates = [0; TX_UPDATES];
+    let mut i = 0;
+    while i < TX_UPDATES {
+        let key = keys.next_key();
+        if !updates[..i].contains(&key) {
+            updates[i] = key;
+            i += 1;
+        }
+    }
+    TxKeys { updates, insert: n }
 }
 
 /// Bookkeeping for W5: repeated loads until the time budget is used.
@@ -236,6 +366,26 @@ pub(crate) fn run_sync<O: SyncOps>(
             let lat = rec.into_latencies();
             Ok(Measurement::new(lat.len() as u64, wall, cpu, lat))
         }
+        Workload::W4 => {
+            let mut keys = KeyGen::new(4, s.table_rows);
+            let mut next_id = 0;
+            for _ in 0..s.warmup_ops {
+                next_id += 1;
+                ops.transaction(tx_keys(&mut keys, next_id))?;
+            }
+            let clock = Clock::start();
+            let mut rec = Recorder::new(clock.started(), s.duration, s.max_ops);
+            while rec.more() {
+                next_id += 1;
+                let tx = tx_keys(&mut keys, next_id);
+                let t0 = Instant::now();
+                ops.transaction(tx)?;
+                rec.record(t0);
+            }
+            let (wall, cpu) = clock.stop();
+            let lat = rec.into_latencies();
+            Ok(Measurement::new(lat.len() as u64, wall, cpu, lat))
+        }
         Workload::W5 => {
             ops.bulk_reset()?;
             ops.bulk_load(ops.bulk_rows(s.warmup_ops as usize))?;
@@ -346,6 +496,26 @@ pub(crate) async fn run_async<O: AsyncOps>(
             let lat = rec.into_latencies();
             Ok(Measurement::new(lat.len() as u64, wall, cpu, lat))
         }
+        Workload::W4 => {
+            let mut keys = KeyGen::new(4, s.table_rows);
+            let mut next_id = 0;
+            for _ in 0..s.warmup_ops {
+                next_id += 1;
+                ops.transaction(tx_keys(&mut keys, next_id)).await?;
+            }
+            let clock = Clock::start();
+            let mut rec = Recorder::new(clock.started(), s.duration, s.max_ops);
+            while rec.more() {
+                next_id += 1;
+                let tx = tx_keys(&mut keys, next_id);
+                let t0 = Instant::now();
+                ops.transaction(tx).await?;
+                rec.record(t0);
+            }
+            let (wall, cpu) = clock.stop();
+            let lat = rec.into_latencies();
+            Ok(Measurement::new(lat.len() as u64, wall, cpu, lat))
+        }
         Workload::W5 => {
             ops.bulk_reset().await?;
             ops.bulk_load(ops.bulk_rows(s.warmup_ops as usize)).await?;
@@ -428,5 +598,18 @@ mod tests {
         assert_eq!(min_share(&[10, 10]), Some(1.0));
         assert_eq!(min_share(&[0, 20]), Some(0.0));
         assert_eq!(min_share(&[]), None);
+    }
+
+    #[test]
+    fn transaction_keys_are_distinct() {
+        let mut keys = KeyGen::new(4, 5);
+        for n in 1..200 {
+            let tx = tx_keys(&mut keys, n);
+            assert_eq!(tx.insert, n);
+            for (i, k) in tx.updates.iter().enumerate() {
+                assert!((1..=5).contains(k));
+                assert!(!tx.updates[..i].contains(k), "{tx:?}");
+            }
+        }
     }
 }

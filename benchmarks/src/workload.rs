@@ -3,8 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-/// A benchmark workload. Numbering follows `research/baseline.md` (W4, the 5-statement
-/// transaction, is not measured here yet).
+/// A benchmark workload. Numbering follows `research/baseline.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub(crate) enum Workload {
     /// W1: sequential point select by primary key, one task.
@@ -13,13 +12,22 @@ pub(crate) enum Workload {
     W2,
     /// W3: single-row insert in autocommit.
     W3,
+    /// W4: a transaction of five statements (four single-row `UPDATE`s by primary key,
+    /// one `INSERT`), then `COMMIT`; one task.
+    W4,
     /// W5: bulk insert of many rows on the fastest path.
     W5,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub(crate) const ALL: [Workload; 4] = [Workload::W1, Workload::W2, Workload::W3, Workload::W5];
+    pub(crate) const ALL: [Workload; 5] = [
+        Workload::W1,
+        Workload::W2,
+        Workload::W3,
+        Workload::W4,
+        Workload::W5,
+    ];
 
     /// A short description for the table.
     pub(crate) fn describe(self, s: &Settings) -> String {
@@ -27,6 +35,7 @@ impl Workload {
             Workload::W1 => "W1 point select".to_owned(),
             Workload::W2 => format!("W2 point select, {} tasks / pool {}", s.tasks, s.pool_size),
             Workload::W3 => "W3 insert (autocommit)".to_owned(),
+            Workload::W4 => format!("W4 transaction, {} statements", TX_UPDATES + 1),
             Workload::W5 => format!("W5 bulk insert {}k rows", s.bulk_rows / 1000),
         }
     }
@@ -43,6 +52,7 @@ impl fmt::Display for Workload {
             Workload::W1 => "W1",
             Workload::W2 => "W2",
             Workload::W3 => "W3",
+            Workload::W4 => "W4",
             Workload::W5 => "W5",
         };
         f.write_str(s)
@@ -82,6 +92,21 @@ pub(crate) const SELECT_SQL: &str = "SELECT id, name, score FROM bench_items WHE
 /// The W3 insert statement.
 pub(crate) const INSERT_SQL: &str =
     "INSERT INTO bench_items_w3 (id, name, score) VALUES ($1, $2, $3)";
+/// The W4 update statement (run [`TX_UPDATES`] times per transaction).
+pub(crate) const UPDATE_SQL: &str = "UPDATE bench_items SET score = score + 1 WHERE id = $1";
+/// `UPDATE`s per W4 transaction; one [`INSERT_SQL`] follows them.
+pub(crate) const TX_UPDATES: usize = 4;
+
+/// The keys of one W4 transaction: the `bench_items` rows it updates, and the new row it
+/// inserts into `bench_items_w3`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TxKeys {
+    /// Rows of `bench_items` to update, in this order.
+    pub(crate) updates: [i64; TX_UPDATES],
+    /// The id of the row inserted into `bench_items_w3`.
+    pub(crate) insert: i64,
+}
+
 /// The table W5 loads.
 pub(crate) const BULK_TABLE: &str = "bench_items_bulk";
 /// Columns of every bench table.

@@ -6,8 +6,15 @@ use crate::util::{Cmd, Result};
 /// Arguments of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The backend to benchmark (each against its raw native driver).
-    #[arg(long, value_name = "DRIVER", default_value = "sqlite")]
+    /// The backend to benchmark (each against its raw native driver); `all` runs every
+    /// backend whose server answers (PostgreSQL and MySQL servers that do not answer are
+    /// reported and skipped).
+    #[arg(
+        long,
+        value_name = "DRIVER",
+        default_value = "all",
+        value_parser = ["sqlite", "postgres", "mysql", "all"]
+    )]
     driver: String,
 
     /// Short runs (0.5 s per workload instead of 2 s, one round), for a smoke test.
@@ -68,5 +75,26 @@ mod tests {
             command(&args).to_string(),
             "cargo run --release -p dbbench -- --driver sqlite --rounds 5"
         );
+    }
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn driver_values() {
+        use clap::Parser as _;
+        let cli = Cli::parse_from(["bench"]);
+        assert_eq!(cli.args.driver, "all");
+        for driver in ["sqlite", "postgres", "mysql", "all"] {
+            let cli = Cli::parse_from(["bench", "--driver", driver]);
+            assert_eq!(
+                command(&cli.args).to_string(),
+                format!("cargo run --release -p dbbench -- --driver {driver}")
+            );
+        }
+        assert!(Cli::try_parse_from(["bench", "--driver", "oracle"]).is_err());
     }
 }

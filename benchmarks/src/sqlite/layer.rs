@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use db_sqlite::SqliteDatabase;
 use dbcore::config::{JournalMode, SyncMode};
-use dbcore::{Database, Executor, SqliteConfig, Value};
+use dbcore::{Database, Executor, SqliteConfig, TxOptions, Value};
 
 use super::{BUSY_TIMEOUT_MS, bulk_reset_sql, prepare_db};
 use crate::measure::BenchResult;
 use crate::target::{AsyncOps, AsyncTarget, Target};
 use crate::workload::{
-    BULK_TABLE, COLUMNS, INSERT_SQL, SELECT_SQL, Settings, item_name, item_score,
+    BULK_TABLE, COLUMNS, INSERT_SQL, SELECT_SQL, Settings, TxKeys, UPDATE_SQL, item_name,
+    item_score,
 };
 
 /// The layer's pool, used as an application would.
@@ -43,6 +44,22 @@ impl AsyncOps for LayerOps {
             Value::Float(item_score(id)),
         ];
         self.db.execute(INSERT_SQL, &params).await?;
+        Ok(())
+    }
+
+    async fn transaction(&self, keys: TxKeys) -> BenchResult<()> {
+        let tx = self.db.begin(TxOptions::new()).await?;
+        for id in keys.updates {
+            tx.execute(UPDATE_SQL, &[Value::Int(id)]).await?;
+        }
+        let id = keys.insert;
+        let params = [
+            Value::Int(id),
+            Value::Text(item_name(id)),
+            Value::Float(item_score(id)),
+        ];
+        tx.execute(INSERT_SQL, &params).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -12,7 +12,8 @@ use super::{RAW_PRAGMAS, bulk_reset_sql, prepare_db};
 use crate::measure::BenchResult;
 use crate::target::{AsyncOps, AsyncTarget, SyncOps, SyncTarget, Target};
 use crate::workload::{
-    BULK_TABLE, INSERT_SQL, SELECT_SQL, Settings, item_name, item_score, sqlite_placeholders,
+    BULK_TABLE, INSERT_SQL, SELECT_SQL, Settings, TxKeys, UPDATE_SQL, item_name, item_score,
+    sqlite_placeholders,
 };
 
 /// A plain r2d2 pool, no check-out test; one `get()` per operation.
@@ -21,6 +22,7 @@ pub(super) struct RawOps {
     pool: r2d2::Pool<SqliteConnectionManager>,
     select_sql: String,
     insert_sql: String,
+    update_sql: String,
     bulk_sql: String,
     reset_sql: String,
 }
@@ -38,6 +40,7 @@ impl RawOps {
             pool,
             select_sql: sqlite_placeholders(SELECT_SQL),
             insert_sql: sqlite_placeholders(INSERT_SQL),
+            update_sql: sqlite_placeholders(UPDATE_SQL),
             bulk_sql: format!("INSERT INTO {BULK_TABLE} (id, name, score) VALUES (?1, ?2, ?3)"),
             reset_sql: bulk_reset_sql(),
         })
@@ -60,6 +63,23 @@ impl SyncOps for RawOps {
         let conn = self.pool.get()?;
         let mut stmt = conn.prepare_cached(&self.insert_sql)?;
         stmt.execute(rusqlite::params![id, item_name(id), item_score(id)])?;
+        Ok(())
+    }
+
+    fn transaction(&self, keys: TxKeys) -> BenchResult<()> {
+        let mut conn = self.pool.get()?;
+        // The layer starts read-write transactions with BEGIN IMMEDIATE too.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut update = tx.prepare_cached(&self.update_sql)?;
+            for id in keys.updates {
+                update.execute([id])?;
+            }
+            let mut insert = tx.prepare_cached(&self.insert_sql)?;
+            let id = keys.insert;
+            insert.execute(rusqlite::params![id, item_name(id), item_score(id)])?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -116,6 +136,10 @@ impl AsyncOps for SpawnBlockingOps {
 
     fn insert(&self, id: i64) -> impl Future<Output = BenchResult<()>> + Send {
         self.call(move |raw| raw.insert(id))
+    }
+
+    fn transaction(&self, keys: TxKeys) -> impl Future<Output = BenchResult<()>> + Send {
+        self.call(move |raw| raw.transaction(keys))
     }
 
     fn bulk_rows(&self, n: usize) -> Self::BulkRows {
