@@ -31,7 +31,8 @@ pub(crate) struct Shared {
     idle_time_closed: AtomicU64,
     max_idle_closed: AtomicU64,
     discarded: AtomicU64,
-    /// When each idle connection was last returned to the pool.
+    /// When an idle connection was last returned to the pool, for connections held
+    /// long enough that the pool's checkout time would overstate their idle time.
     returned_at: Mutex<HashMap<usize, Instant>>,
     max_lifetime: Option<Duration>,
     max_idle_time: Option<Duration>,
@@ -70,10 +71,6 @@ impl Shared {
         self.forget(key);
     }
 
-    fn returned(&self, key: usize) {
-        self.map().insert(key, Instant::now());
-    }
-
     fn forget(&self, key: usize) {
         self.map().remove(&key);
     }
@@ -89,16 +86,56 @@ impl Shared {
     }
 
     /// Whether an idle connection is past `connMaxLifetime` or `connMaxIdleTime`.
+    ///
+    /// The idle time is measured from the connection's return to the pool. The pool's
+    /// own metrics give the last checkout (`recycled`), which is never later than the
+    /// last return, so `now - recycled` bounds the idle time from above: below the limit
+    /// nothing else is looked up. Only above it is the return time consulted; it is
+    /// recorded (see [`Shared::returned_after`]) only for connections held long enough
+    /// to matter, so the common checkout and return take no lock.
     fn expired(&self, key: usize, metrics: &Metrics) -> Option<Expired> {
-        if self.max_lifetime.is_some_and(|max| metrics.age() >= max) {
+        if self.max_lifetime.is_none() && self.max_idle_time.is_none() {
+            return None;
+        }
+        let now = Instant::now();
+        if self
+            .max_lifetime
+            .is_some_and(|max| now.saturating_duration_since(metrics.created) >= max)
+        {
             return Some(Expired::Lifetime);
         }
         let max_idle = self.max_idle_time?;
-        let idle = self
-            .map()
-            .get(&key)
-            .map_or_else(|| metrics.last_used(), Instant::elapsed);
+        let since_checkout =
+            now.saturating_duration_since(metrics.recycled.unwrap_or(metrics.created));
+        if since_checkout < max_idle {
+            return None;
+        }
+        let idle = match self.map().get(&key) {
+            // An entry older than the last checkout is stale: `since_checkout` is the
+            // better (smaller) upper bound then.
+            Some(at) => now.saturating_duration_since(*at).min(since_checkout),
+            None => since_checkout,
+        };
         (idle >= max_idle).then_some(Expired::IdleTime)
+    }
+
+    /// How long a connection may be held before its return time is recorded: a
+    /// shorter hold makes the idle time read at most this much too long (1% of
+    /// `connMaxIdleTime`), which is not worth a lock on every return.
+    fn record_threshold(&self) -> Option<Duration> {
+        self.max_idle_time.map(|d| d / 100)
+    }
+
+    /// Called when a connection goes back to the pool.
+    fn returned_after(&self, key: usize, metrics: &Metrics) {
+        let Some(threshold) = self.record_threshold() else {
+            return;
+        };
+        let now = Instant::now();
+        let held = now.saturating_duration_since(metrics.recycled.unwrap_or(metrics.created));
+        if held >= threshold {
+            self.map().insert(key, now);
+        }
     }
 
     fn count_expired(&self, why: Expired, key: usize) {
@@ -178,6 +215,28 @@ pub(crate) fn build_pool(
         }))
         .build()
         .map_err(|e| dbcore::Error::Internal(format!("cannot build the connection pool: {e}")))
+}
+
+/// Timeouts for a checkout that must not wait for a connection to be returned (it
+/// fails at once with a wait timeout when the pool is exhausted). Creating a
+/// connection keeps its deadline; recycling has none because `RecyclingMethod::Fast`
+/// does no I/O (the pre-recycle hook is synchronous), so it cannot wait.
+pub(crate) fn no_wait_timeouts(timeout: Duration) -> Timeouts {
+    Timeouts {
+        wait: Some(Duration::ZERO),
+        create: Some(timeout),
+        recycle: None,
+    }
+}
+
+/// Timeouts for a checkout that waits for a connection: the wait and the creation
+/// keep their deadline; recycling needs none (see [`no_wait_timeouts`]).
+pub(crate) fn wait_timeouts(timeout: Duration) -> Timeouts {
+    Timeouts {
+        wait: Some(timeout),
+        create: Some(timeout),
+        recycle: None,
+    }
 }
 
 pub(crate) fn timeouts(timeout: Duration) -> Timeouts {
@@ -323,7 +382,7 @@ impl Drop for PooledConn {
             drop(Object::take(obj));
             return;
         }
-        self.shared.returned(key);
+        self.shared.returned_after(key, Object::metrics(&obj));
         drop(obj);
     }
 }

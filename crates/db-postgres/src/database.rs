@@ -11,10 +11,10 @@ use dbcore::{
     PlaceholderStyle, PoolStats, PostgresConfig, PreparedSql, Result, Row, SqlCache, Transaction,
     TxOptions, Value, prepare_sql, retry_connect,
 };
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Pool, PoolError, TimeoutType};
 
 use crate::config::{PgOptions, to_native};
-use crate::conn::{PooledConn, Shared, build_pool, spawn_reaper};
+use crate::conn::{self, PooledConn, Shared, build_pool, spawn_reaper};
 use crate::error::{describe_tls, map_pool_error};
 use crate::exec;
 use crate::tls::{self, Tls};
@@ -172,13 +172,27 @@ pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn> {
     if inner.closed.load(Ordering::Acquire) {
         return Err(Error::PoolClosed);
     }
-    let status = inner.pool.status();
-    let must_wait = status.available == 0 && status.size >= status.max_size;
-    let started = Instant::now();
     let timeout = inner.config.timeout;
-    match inner.pool.get().await {
+    // Fast path: an idle connection (or room for a new one) without arming the wait
+    // timer. Only when the pool is exhausted does the caller wait, with its deadline,
+    // and that wait is what the statistics count.
+    let mut waited = None;
+    let got = match inner
+        .pool
+        .timeout_get(&conn::no_wait_timeouts(timeout))
+        .await
+    {
+        Err(PoolError::Timeout(TimeoutType::Wait)) => {
+            let started = Instant::now();
+            let got = inner.pool.timeout_get(&conn::wait_timeouts(timeout)).await;
+            waited = Some(started);
+            got
+        }
+        other => other,
+    };
+    match got {
         Ok(obj) => {
-            if must_wait {
+            if let Some(started) = waited {
                 inner.shared.record_wait(started.elapsed());
             }
             Ok(PooledConn::new(
@@ -191,6 +205,7 @@ pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn> {
             let err = map_pool_error(e, timeout);
             match err.kind() {
                 ErrorKind::PoolTimeout => {
+                    let started = waited.unwrap_or_else(Instant::now);
                     inner.shared.record_wait(started.elapsed());
                     inner.shared.record_acquire_timeout();
                     Err(err)
@@ -296,7 +311,7 @@ impl Executor for PgDatabase {
         }
         on_conn!(self, client => async {
             // One COPY is atomic; the INSERT fallback gets a transaction of its own.
-            if let Some(n) = exec::copy_in(client, table, columns, &rows).await? {
+            if let Some(n) = exec::copy_in(client, table, columns, &rows, false).await? {
                 return Ok(n);
             }
             exec::batch(client, "BEGIN").await?;

@@ -12,7 +12,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::ToSql;
 
 use crate::error::map_error;
-use crate::value::{Param, bind_all, read_value};
+use crate::value::{Param, bind, bind_all, read_value};
 
 /// Prepared statements kept per connection before the cache is emptied.
 const MAX_CACHED_STATEMENTS: usize = 512;
@@ -70,22 +70,65 @@ pub(crate) async fn query(
 ) -> Result<Vec<Row>> {
     let stmt = prepare(client, &sql.sql).await?;
     let bound = bind_all(params, stmt.params())?;
-    let rows = match client.query(&stmt, &refs(&bound)).await.map_err(map_error) {
+    // The rows are read with the statement that produced them (after a re-prepare,
+    // its columns may differ from the stale one's).
+    let (stmt, rows) = match client.query(&stmt, &refs(&bound)).await.map_err(map_error) {
         Err(e) if stale_plan(&e) => {
             client.statement_cache.remove(&sql.sql, &[]);
             let stmt = prepare(client, &sql.sql).await?;
             let bound = bind_all(params, stmt.params())?;
-            client
+            let rows = client
                 .query(&stmt, &refs(&bound))
                 .await
-                .map_err(map_error)?
+                .map_err(map_error)?;
+            (stmt, rows)
         }
-        other => other?,
+        other => (stmt, other?),
     };
-    convert_rows(&stmt, &rows)
+    convert_rows(sql, &stmt, &rows)
 }
 
-fn column_names(stmt: &Statement) -> Columns {
+/// Slots in the per-thread cache of column-name lists.
+const COLUMN_SLOTS: usize = 16;
+
+thread_local! {
+    /// Recently built column-name lists, keyed by the address of the shared
+    /// [`PreparedSql`] they were built for (direct-mapped). A hit is only used when its
+    /// names equal the statement's, so a reused address or changed table is harmless.
+    static COLUMNS: std::cell::RefCell<[Option<(usize, Columns)>; COLUMN_SLOTS]> =
+        const { std::cell::RefCell::new([const { None }; COLUMN_SLOTS]) };
+}
+
+/// The result's column names, shared by its rows (and, through the cache, by later
+/// results of the same statement: no allocation per query).
+fn column_names(sql: &PreparedSql, stmt: &Statement) -> Columns {
+    let key = std::ptr::from_ref(sql) as usize;
+    let slot = (key >> 4) % COLUMN_SLOTS;
+    let columns = stmt.columns();
+    let same = |cached: &Columns| {
+        cached.len() == columns.len()
+            && cached
+                .iter()
+                .zip(columns)
+                .all(|(a, b)| a.as_str() == b.name())
+    };
+    COLUMNS.with(|cache| {
+        let Ok(mut cache) = cache.try_borrow_mut() else {
+            return build_column_names(stmt);
+        };
+        if let Some((k, cached)) = &cache[slot]
+            && *k == key
+            && same(cached)
+        {
+            return Arc::clone(cached);
+        }
+        let built = build_column_names(stmt);
+        cache[slot] = Some((key, Arc::clone(&built)));
+        built
+    })
+}
+
+fn build_column_names(stmt: &Statement) -> Columns {
     stmt.columns()
         .iter()
         .map(|c| c.name().to_owned())
@@ -102,8 +145,12 @@ fn convert_row(columns: &Columns, row: &tokio_postgres::Row) -> Result<Row> {
     Ok(Row::new(Arc::clone(columns), values))
 }
 
-fn convert_rows(stmt: &Statement, rows: &[tokio_postgres::Row]) -> Result<Vec<Row>> {
-    let columns = column_names(stmt);
+fn convert_rows(
+    sql: &PreparedSql,
+    stmt: &Statement,
+    rows: &[tokio_postgres::Row],
+) -> Result<Vec<Row>> {
+    let columns = column_names(sql, stmt);
     rows.iter().map(|r| convert_row(&columns, r)).collect()
 }
 
@@ -121,7 +168,7 @@ pub(crate) async fn for_each_row(
         .await
         .map_err(map_error)?;
     pin_mut!(stream);
-    let columns = column_names(&stmt);
+    let columns = column_names(sql, &stmt);
     let mut n = 0;
     while let Some(row) = stream.next().await {
         let row = row.map_err(map_error)?;
@@ -158,6 +205,7 @@ pub(crate) async fn copy_in(
     table: &str,
     columns: &[&str],
     rows: &[Vec<Value>],
+    in_transaction: bool,
 ) -> Result<Option<u64>> {
     // Validates the shape (columns, row widths) and the identifiers.
     InsertPlan::new(DatabaseType::Postgres, table, columns, rows)?;
@@ -169,20 +217,29 @@ pub(crate) async fn copy_in(
         .join(", ");
     let probe = prepare(client, &format!("SELECT {cols} FROM {table} LIMIT 0")).await?;
     let types: Vec<_> = probe.columns().iter().map(|c| c.type_().clone()).collect();
-    // Convert everything before sending, so a bad value fails without side effects.
-    let mut bound = Vec::with_capacity(rows.len());
-    for (r, row) in rows.iter().enumerate() {
-        let params = bind_all(row, &types).map_err(|e| match e {
-            Error::Parameter { position, message } => Error::Parameter {
-                position: format!("row {r}, column {}", column_of(&position, columns)),
-                message,
-            },
-            other => other,
-        })?;
-        if params.iter().any(Param::is_text_format) {
-            return Ok(None);
+    // A bad value must fail without side effects. Outside a transaction block the
+    // COPY is its own transaction: a bad value met while streaming aborts it (the
+    // writer is dropped unfinished, which sends `CopyFail`), so the rows are checked as
+    // they are written, in one pass. Inside a transaction an aborted COPY would leave
+    // the transaction failed, so every value is checked before the COPY starts.
+    let row_error = |r: usize, e: Error| match e {
+        Error::Parameter { position, message } => Error::Parameter {
+            position: format!("row {r}, column {}", column_of(&position, columns)),
+            message,
+        },
+        other => other,
+    };
+    if in_transaction {
+        for (r, row) in rows.iter().enumerate() {
+            for (i, (value, ty)) in row.iter().zip(&types).enumerate() {
+                if bind(i, value, ty)
+                    .map_err(|e| row_error(r, e))?
+                    .is_text_format()
+                {
+                    return Ok(None);
+                }
+            }
         }
-        bound.push(params);
     }
     let sink = client
         .copy_in(&format!("COPY {table} ({cols}) FROM STDIN (FORMAT binary)"))
@@ -190,7 +247,19 @@ pub(crate) async fn copy_in(
         .map_err(map_error)?;
     let writer = BinaryCopyInWriter::new(sink, &types);
     pin_mut!(writer);
-    for params in &bound {
+    // Stream: each row is encoded into the writer's buffer, which is sent to the
+    // server whenever it fills, while the next rows are encoded.
+    let mut params: Vec<Param<'_>> = Vec::with_capacity(types.len());
+    for (r, row) in rows.iter().enumerate() {
+        params.clear();
+        for (i, (value, ty)) in row.iter().zip(&types).enumerate() {
+            // An early return drops the writer unfinished: the COPY is aborted.
+            let param = bind(i, value, ty).map_err(|e| row_error(r, e))?;
+            if param.is_text_format() {
+                return Ok(None);
+            }
+            params.push(param);
+        }
         writer
             .as_mut()
             .write_raw(params.iter())

@@ -483,7 +483,7 @@ impl Executor for PgTransaction<'_> {
         }
         let client = self.core.client();
         self.statement(async {
-            match exec::copy_in(client, table, columns, &rows).await? {
+            match exec::copy_in(client, table, columns, &rows, true).await? {
                 Some(n) => Ok(n),
                 None => exec::insert_rows(client, table, columns, &rows).await,
             }

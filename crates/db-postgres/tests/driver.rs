@@ -1063,3 +1063,86 @@ async fn dates_and_timestamps_as_text_without_chrono() {
     db.close(Duration::from_secs(5)).await.unwrap();
     schema.drop_now().await;
 }
+
+/// A bad value (or one that needs the text fallback) far into a bulk load, after
+/// earlier rows were already streamed: the COPY is aborted, nothing is inserted, and
+/// the connection (the only one) stays usable. In a transaction the values are checked
+/// before the COPY starts, so the transaction stays usable too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_copy_aborted_mid_stream_leaves_nothing_behind() {
+    let schema = Schema::new().await;
+    let db = schema
+        .connect(&base_config().with_pool(1), "copy-abort")
+        .await;
+    db.execute(
+        "CREATE TABLE t (id int4 PRIMARY KEY, small int2, amount numeric(12, 2))",
+        &[],
+    )
+    .await
+    .unwrap();
+    let rows = |bad: Vec<Value>| -> Vec<Vec<Value>> {
+        let mut rows: Vec<Vec<Value>> = (0..20_000)
+            .map(|i| vec![Value::Int(i), Value::Int(i % 100), Value::Null])
+            .collect();
+        rows.push(bad);
+        rows.extend((30_000..31_000).map(|i| vec![Value::Int(i), Value::Null, Value::Null]));
+        rows
+    };
+    let count = |db: &PgDatabase| {
+        let db = db.clone();
+        async move {
+            db.query_one("SELECT count(*) FROM t", &[])
+                .await
+                .unwrap()
+                .get::<i64>(0)
+                .unwrap()
+        }
+    };
+
+    let err = db
+        .insert_many(
+            "t",
+            &["id", "small", "amount"],
+            rows(vec![Value::Int(25_000), Value::Int(70_000), Value::Null]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Parameter, "{err}");
+    assert!(err.to_string().contains("row 20000, column small"), "{err}");
+    assert_eq!(count(&db).await, 0);
+
+    // Text into numeric mid-stream: the INSERT fallback inserts every row.
+    let n = db
+        .insert_many(
+            "t",
+            &["id", "small", "amount"],
+            rows(vec![
+                Value::Int(25_000),
+                Value::Null,
+                Value::Text("1.5".into()),
+            ]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 21_001);
+    assert_eq!(count(&db).await, 21_001);
+    db.execute("DELETE FROM t", &[]).await.unwrap();
+
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    let err = tx
+        .insert_many(
+            "t",
+            &["id", "small", "amount"],
+            rows(vec![Value::Int(25_000), Value::Int(70_000), Value::Null]),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Parameter, "{err}");
+    tx.execute("INSERT INTO t (id) VALUES (1)", &[])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(count(&db).await, 1);
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
