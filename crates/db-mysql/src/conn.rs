@@ -16,7 +16,8 @@
 //! The rollback and the reset run on a task of the pool's runtime after the handle is
 //! dropped; until they finish the connection is not in the pool, so nobody else gets it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use dbcore::{Error, PreparedSql, Result, Row, Value};
@@ -39,6 +40,38 @@ pub(crate) struct Shared {
     pub(crate) parse_time: bool,
     /// The session's UTC offset in minutes, when fixed.
     pub(crate) zone: Option<i32>,
+    /// The result decoder (column names and kinds) last built per statement, keyed by the
+    /// address of its cached [`PreparedSql`]; checked against the columns of every result
+    /// before use (an address may be reused, a table may change), rebuilt when it differs.
+    pub(crate) decoders: StdMutex<HashMap<usize, Arc<Decoder>>>,
+}
+
+/// Entries of [`Shared::decoders`] before it is emptied.
+const MAX_DECODERS: usize = 512;
+
+impl Shared {
+    /// A decoder for `columns`, the result of `sql`: the cached one when it matches.
+    fn decoder(&self, sql: &PreparedSql, columns: &[mysql_async::Column]) -> Arc<Decoder> {
+        let key = std::ptr::from_ref(sql) as usize;
+        let cached = self
+            .decoders
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&key).cloned());
+        if let Some(decoder) = cached
+            && decoder.matches(columns)
+        {
+            return decoder;
+        }
+        let decoder = Arc::new(Decoder::new(columns, self.parse_time));
+        if let Ok(mut map) = self.decoders.lock() {
+            if map.len() >= MAX_DECODERS {
+                map.clear();
+            }
+            map.insert(key, Arc::clone(&decoder));
+        }
+        decoder
+    }
 }
 
 /// One statement or script to run on a connection.
@@ -58,6 +91,13 @@ pub(crate) enum Op<'a> {
         sql: &'a PreparedSql,
         params: &'a [Value],
         f: &'a mut (dyn FnMut(Row) -> Result<()> + Send),
+    },
+    /// The layer's own multi-row `INSERT` (`insert_many`): the statement is known not to
+    /// change session state and its placeholders take the values in order (the identity
+    /// order); the values were already converted (moved) into native parameters.
+    Insert {
+        sql: &'a PreparedSql,
+        params: Vec<mysql_async::Value>,
     },
     /// A script through the text protocol (several statements, no parameters).
     Batch { sql: &'a str },
@@ -292,12 +332,12 @@ pub(crate) fn local_infile_refused() -> Error {
 }
 
 fn params_of(sql: &PreparedSql, params: &[Value], shared: &Shared) -> Result<Params> {
-    let ordered = sql.ordered_params(params)?;
-    if ordered.is_empty() {
+    sql.check_params(params.len())?;
+    if sql.param_order.is_empty() {
         return Ok(Params::Empty);
     }
     Ok(Params::Positional(to_params(
-        &ordered,
+        params,
         &sql.param_order,
         shared.zone,
     )?))
@@ -335,6 +375,13 @@ async fn run(conn: &mut Conn, op: Op<'_>, shared: &Shared) -> Result<Output> {
         Op::Each { sql, params, f } => stream(conn, sql, params, shared, f)
             .await
             .map(Output::Count),
+        Op::Insert { sql, params } => {
+            sql.check_params(params.len())?;
+            conn.exec_drop(sql.sql.as_str(), Params::Positional(params))
+                .await
+                .map_err(map_error)?;
+            Ok(Output::Count(conn.affected_rows()))
+        }
         Op::Batch { sql } | Op::Control { sql } => {
             conn.query_drop(sql).await.map_err(map_error)?;
             Ok(Output::Done)
@@ -356,20 +403,21 @@ async fn stream(
     let params = params_of(sql, params, shared)?;
     let no_params = matches!(params, Params::Empty);
     match conn.exec_iter(sql.sql.as_str(), params).await {
-        Ok(result) => return drain(result, shared, f).await,
+        Ok(result) => return drain(result, sql, shared, f).await,
         Err(e) if unsupported_ps(&e, no_params) => {}
         Err(e) => return Err(map_error(e)),
     }
     let result = conn.query_iter(sql.sql.as_str()).await.map_err(map_error)?;
-    drain(result, shared, f).await
+    drain(result, sql, shared, f).await
 }
 
 async fn drain<P: Protocol>(
     mut result: QueryResult<'_, 'static, P>,
+    sql: &PreparedSql,
     shared: &Shared,
     f: &mut (dyn FnMut(Row) -> Result<()> + Send),
 ) -> Result<u64> {
-    let decoder = Decoder::new(result.columns_ref(), shared.parse_time);
+    let decoder = shared.decoder(sql, result.columns_ref());
     let mut n = 0;
     loop {
         let row = match result.next().await {

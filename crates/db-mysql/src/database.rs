@@ -1,6 +1,7 @@
 //! [`MySqlDatabase`]: the mysql_async pool behind the portable [`Database`] API.
 
 use std::any::Any;
+use std::future::Future as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +42,9 @@ pub struct MySqlDatabase {
 pub(crate) struct Inner {
     config: MySqlConfig,
     pool: Pool,
+    /// The pool's metrics (one `Arc` for the pool's life, kept to avoid cloning it per
+    /// checkout).
+    metrics: Arc<mysql_async::Metrics>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) cache: SqlCache,
     closed: AtomicBool,
@@ -186,10 +190,12 @@ impl MySqlDatabase {
             runtime,
             parse_time: config.parse_time,
             zone,
+            decoders: Mutex::default(),
         });
         let db = MySqlDatabase {
             inner: Arc::new(Inner {
                 config: config.clone(),
+                metrics: pool.metrics(),
                 pool,
                 shared,
                 cache: SqlCache::new(),
@@ -316,15 +322,36 @@ impl Inner {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }
-        let metrics = self.pool.metrics();
-        let must_wait = metrics.connections_in_pool.load(Ordering::Relaxed) == 0
-            && metrics.connection_count.load(Ordering::Relaxed)
-                >= self.config.max_open_conns as usize;
-        let started = must_wait.then(Instant::now);
         let timeout = self.config.timeout;
-        match tokio::time::timeout(timeout, self.pool.get_conn()).await {
+        // Whether every connection is in use: a checkout now waits (counted as a wait).
+        let must_wait = self.metrics.connections_in_pool.load(Ordering::Relaxed) == 0
+            && self.metrics.connection_count.load(Ordering::Relaxed)
+                >= self.config.max_open_conns as usize;
+        let mut get = std::pin::pin!(self.pool.get_conn());
+        // Fast path: an idle connection is handed over on the first poll. No timer is
+        // created for it (a tokio `Sleep` clones the runtime handle and takes the timer
+        // driver's lock when dropped, even if it never fired).
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match get.as_mut().poll(cx) {
+                std::task::Poll::Ready(r) => Some(r),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await;
+        if let Some(got) = first {
+            return match got {
+                Ok(conn) => Ok(Checkout::new(conn, Arc::clone(&self.shared))),
+                Err(e) => Err(map_connect_error(e)),
+            };
+        }
+        // Slow path: waiting for a connection (being opened, or the pool is saturated),
+        // always under the deadline. The same `GetConn` future keeps its place in the
+        // pool's queue; dropping it at the deadline is what mysql_async supports for
+        // cancellation (it unqueues itself and cancels a half-made connection).
+        let started = Instant::now();
+        match tokio::time::timeout(timeout, get).await {
             Ok(Ok(conn)) => {
-                if let Some(started) = started {
+                if must_wait {
                     self.shared.counters.record_wait(started.elapsed());
                 }
                 Ok(Checkout::new(conn, Arc::clone(&self.shared)))

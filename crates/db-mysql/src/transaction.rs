@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dbcore::{
-    DatabaseType, Error, Executor, InsertPlan, Result, Row, Transaction, TxOptions, Value,
+    DatabaseType, Error, Executor, InsertPlan, PreparedSql, Result, Row, Transaction, TxOptions,
+    Value,
 };
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -224,22 +225,46 @@ impl TxCore {
             .max(64 * 1024);
         let mut rows = rows.into_iter().peekable();
         let mut total = 0;
+        // The statement for each distinct batch size, built and checked once per call
+        // (usually one size, plus the last, shorter batch).
+        let mut statements: Vec<(usize, Arc<PreparedSql>)> = Vec::new();
+        let zone = self.db.shared.zone;
         while rows.peek().is_some() {
             let mut flat = Vec::with_capacity(max_rows.min(rows.len()) * width);
             let (mut n, mut bytes) = (0usize, 0usize);
             while n < max_rows {
-                let Some(row) = rows.next_if(|r| n == 0 || bytes + row_size(r) <= budget) else {
+                let Some(size) = rows.peek().map(|r| row_size(r)) else {
                     break;
                 };
-                bytes += row_size(&row);
-                flat.extend(row);
+                if n > 0 && bytes + size > budget {
+                    break;
+                }
+                let Some(row) = rows.next() else {
+                    break;
+                };
+                bytes += size;
+                // Converted as they are moved: text and bytes are not copied.
+                for v in row {
+                    let native = crate::value::into_mysql(v, zone)
+                        .map_err(|m| Error::parameter(flat.len() + 1, m))?;
+                    flat.push(native);
+                }
                 n += 1;
             }
-            let sql = self.db.prepare(&plan.sql_for(n), flat.len())?;
+            let sql = match statements.iter().find(|(rows, _)| *rows == n) {
+                Some((_, sql)) => Arc::clone(sql),
+                None => {
+                    let sql = self.db.prepare(&plan.sql_for(n), flat.len())?;
+                    statements.push((n, Arc::clone(&sql)));
+                    sql
+                }
+            };
+            // `$1..$N` in order: the values go over as they are, moved, not copied.
+            debug_assert!(sql.param_order.iter().copied().eq(0..flat.len()));
             total += self
-                .run(Op::Execute {
+                .run(Op::Insert {
                     sql: &sql,
-                    params: &flat,
+                    params: flat,
                 })
                 .await?
                 .count();

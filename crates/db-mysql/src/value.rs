@@ -21,18 +21,32 @@ use mysql_async::consts::{ColumnFlags, ColumnType};
 /// The binary collation number: a string column with it holds bytes, not text.
 const BINARY_CHARSET: u16 = 63;
 
-/// Converts the caller's parameters, already in the order the `?` placeholders need,
-/// into MySQL values. `positions` are the caller's 0-based parameter indexes (for errors).
+/// Converts the caller's parameters into MySQL values in the order the `?` placeholders
+/// need: `order` holds the caller's 0-based parameter index for each placeholder (checked
+/// against `values` by the caller, `PreparedSql::check_params`).
 pub(crate) fn to_params(
-    values: &[&Value],
-    positions: &[usize],
+    values: &[Value],
+    order: &[usize],
     zone: Option<i32>,
 ) -> Result<Vec<My>, Error> {
-    values
+    order
         .iter()
-        .zip(positions)
-        .map(|(v, &pos)| to_mysql(v, zone).map_err(|m| Error::parameter(pos + 1, m)))
+        .map(|&pos| {
+            let v = values
+                .get(pos)
+                .ok_or_else(|| Error::parameter(pos + 1, "missing parameter".to_owned()))?;
+            to_mysql(v, zone).map_err(|m| Error::parameter(pos + 1, m))
+        })
         .collect()
+}
+
+/// [`to_mysql`] for an owned value: text and bytes are moved.
+pub(crate) fn into_mysql(value: Value, zone: Option<i32>) -> Result<My, String> {
+    match value {
+        Value::Text(s) => Ok(My::Bytes(s.into_bytes())),
+        Value::Bytes(b) => Ok(My::Bytes(b)),
+        other => to_mysql(&other, zone),
+    }
 }
 
 /// One value as a MySQL parameter. `zone` is the session's UTC offset in minutes when it
@@ -159,6 +173,15 @@ impl Decoder {
             kinds: columns.iter().map(Kind::of).collect(),
             parse_time,
         }
+    }
+
+    /// Whether this decoder reads results with exactly these columns (names and kinds).
+    pub(crate) fn matches(&self, columns: &[mysql_async::Column]) -> bool {
+        columns.len() == self.kinds.len()
+            && columns
+                .iter()
+                .zip(self.names.iter().zip(&self.kinds))
+                .all(|(c, (name, kind))| c.name_ref() == name.as_bytes() && Kind::of(c) == *kind)
     }
 
     /// Converts one native row.
@@ -588,7 +611,7 @@ mod tests {
             My::Date(9999, 1, 2, 0, 0, 0, 0)
         );
         for y in [-1, 10_000, 65_536] {
-            let err = to_params(&[&date(y)], &[2], None).unwrap_err();
+            let err = to_params(&[Value::Null, Value::Null, date(y)], &[2], None).unwrap_err();
             assert_eq!(err.kind(), dbcore::ErrorKind::Parameter);
             let msg = err.to_string();
             assert!(msg.contains("$3"), "{msg}");
@@ -614,12 +637,12 @@ mod tests {
 
     #[test]
     fn params_convert() {
-        let p = to_params(
-            &[&Value::Bool(true), &Value::Text("x".into())],
-            &[1, 0],
-            None,
-        )
-        .unwrap();
+        let p = to_params(&[Value::Text("x".into()), Value::Bool(true)], &[1, 0], None).unwrap();
         assert_eq!(p, vec![My::Int(1), My::Bytes(b"x".to_vec())]);
+        let owned: Vec<My> = [Value::Bool(true), Value::Text("x".into())]
+            .into_iter()
+            .map(|v| into_mysql(v, None).unwrap())
+            .collect();
+        assert_eq!(owned, p);
     }
 }
