@@ -27,6 +27,7 @@
 //!
 //! Benchmarks print numbers; nothing here passes or fails on a timing.
 
+mod layer;
 mod measure;
 mod mysql;
 mod postgres;

@@ -267,3 +267,9 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
         Some(cleanup),
     ))
 }
+
+impl crate::layer::BulkAdmin for Admin {
+    fn reset_bulk(&self) -> impl std::future::Future<Output = BenchResult<()>> + Send {
+        Admin::reset_bulk(self)
+    }
+}
