@@ -96,10 +96,9 @@ impl SqliteDatabase {
     }
 
     fn start_health_monitor(&self) {
-        let weak = Arc::downgrade(&self.inner);
-        let monitor = HealthMonitor::spawn(self.inner.config.health_check_interval, move || {
-            let inner = weak.upgrade()?;
-            Some(async move { SqliteDatabase { inner }.ping().await })
+        let interval = self.inner.config.health_check_interval;
+        let monitor = HealthMonitor::watch(interval, &self.inner, |inner| async move {
+            SqliteDatabase { inner }.ping().await
         });
         if let Ok(mut slot) = self.inner.health.lock() {
             *slot = Some(monitor);

@@ -100,6 +100,19 @@ impl HealthMonitor {
         HealthMonitor { last, stop }
     }
 
+    /// Starts a monitor that pings through `target` for as long as it lives: the task
+    /// holds only a weak reference, so it never keeps a dropped database open, and it
+    /// ends once `target` is gone.
+    pub fn watch<T, F, Fut>(interval: Duration, target: &Arc<T>, ping: F) -> Self
+    where
+        T: Send + Sync + 'static,
+        F: Fn(Arc<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Duration>> + Send + 'static,
+    {
+        let weak = Arc::downgrade(target);
+        Self::spawn(interval, move || weak.upgrade().map(&ping))
+    }
+
     /// The last check's result, if any has finished.
     pub fn last(&self) -> Option<HealthCheck> {
         self.last.lock().ok().and_then(|g| g.clone())
