@@ -30,22 +30,12 @@ pub trait Executor: Send + Sync {
     /// Runs one query that must return exactly one row
     /// ([`Error::RowNotFound`] / [`Error::TooManyRows`] otherwise).
     async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
-        let mut rows = self.query(sql, params).await?;
-        match rows.len() {
-            0 => Err(Error::RowNotFound),
-            1 => Ok(rows.remove(0)),
-            _ => Err(Error::TooManyRows),
-        }
+        single_row(self.query(sql, params).await?)
     }
 
     /// Runs one query that returns at most one row.
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        let mut rows = self.query(sql, params).await?;
-        match rows.len() {
-            0 => Ok(None),
-            1 => Ok(Some(rows.remove(0))),
-            _ => Err(Error::TooManyRows),
-        }
+        optional_row(self.query(sql, params).await?)
     }
 
     /// Runs a script of one or more statements separated by `;`, without parameters.
@@ -98,5 +88,68 @@ pub trait Executor: Send + Sync {
             total += self.execute(&sql, &params).await?;
         }
         Ok(total)
+    }
+}
+
+/// The one row of a result that must have exactly one: what
+/// [`Executor::query_one`] returns for `rows` ([`Error::RowNotFound`] /
+/// [`Error::TooManyRows`] otherwise). For drivers that override `query_one`.
+pub fn single_row(rows: Vec<Row>) -> Result<Row> {
+    let mut rows = rows.into_iter();
+    match (rows.next(), rows.next()) {
+        (Some(row), None) => Ok(row),
+        (None, _) => Err(Error::RowNotFound),
+        (Some(_), Some(_)) => Err(Error::TooManyRows),
+    }
+}
+
+/// The row of a result that may have at most one: what [`Executor::query_opt`]
+/// returns for `rows` ([`Error::TooManyRows`] for more). For drivers that override
+/// `query_opt`.
+pub fn optional_row(rows: Vec<Row>) -> Result<Option<Row>> {
+    let mut rows = rows.into_iter();
+    match (rows.next(), rows.next()) {
+        (row, None) => Ok(row),
+        (Some(_), Some(_)) | (None, Some(_)) => Err(Error::TooManyRows),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ErrorKind;
+
+    fn rows(n: i64) -> Vec<Row> {
+        let columns: crate::Columns = Arc::from(vec!["id".to_owned()]);
+        (0..n)
+            .map(|i| Row::new(Arc::clone(&columns), vec![Value::Int(i)]))
+            .collect()
+    }
+
+    #[test]
+    fn single_row_wants_exactly_one() {
+        let row = single_row(rows(1)).expect("one row");
+        let id: i64 = row.get(0).expect("id");
+        assert_eq!(id, 0);
+        assert_eq!(
+            single_row(rows(0)).expect_err("no row").kind(),
+            ErrorKind::RowNotFound
+        );
+        assert_eq!(
+            single_row(rows(2)).expect_err("two rows").kind(),
+            ErrorKind::TooManyRows
+        );
+    }
+
+    #[test]
+    fn optional_row_wants_at_most_one() {
+        assert!(optional_row(rows(0)).expect("no row").is_none());
+        assert!(optional_row(rows(1)).expect("one row").is_some());
+        assert_eq!(
+            optional_row(rows(3)).expect_err("three rows").kind(),
+            ErrorKind::TooManyRows
+        );
     }
 }

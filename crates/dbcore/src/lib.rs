@@ -25,7 +25,7 @@ pub use database::Database;
 pub use database_type::{DatabaseType, ParseDatabaseTypeError};
 pub use driver::{ConnectOptions, Driver, RetryHook};
 pub use error::{BoxError, ConfigErrors, ConfigProblem, DatabaseError, Error, ErrorKind, Result};
-pub use executor::Executor;
+pub use executor::{Executor, optional_row, single_row};
 pub use health::{HealthCheck, HealthMonitor};
 pub use placeholder::{PlaceholderStyle, PreparedSql, SqlCache, prepare_sql};
 pub use retry::{RetryEvent, RetryPolicy, retry_connect};
