@@ -2,7 +2,7 @@
 //! [`PooledConn`], the layer's handle on one checked-out connection.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     idle_time_closed: AtomicU64,
     max_idle_closed: AtomicU64,
     discarded: AtomicU64,
+    /// Callers holding a connection ([`PooledConn`]s alive) or checking one out.
+    claimed: AtomicUsize,
     /// When an idle connection was last returned to the pool, for connections held
     /// long enough that the pool's checkout time would overstate their idle time.
     returned_at: Mutex<HashMap<usize, Instant>>,
@@ -60,6 +62,15 @@ impl Shared {
             u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// Registers a caller that starts a checkout; returns how many callers already
+    /// held a connection or were checking one out. When that is the pool's size, this
+    /// checkout has to wait for a connection to come back. The claim is released by
+    /// the [`PooledConn`] it turns into, or by the returned guard if it fails.
+    pub(crate) fn claim(&self) -> (ClaimGuard<'_>, usize) {
+        let before = self.claimed.fetch_add(1, Ordering::Relaxed);
+        (ClaimGuard(Some(self)), before)
     }
 
     pub(crate) fn record_acquire_timeout(&self) {
@@ -217,23 +228,13 @@ pub(crate) fn build_pool(
         .map_err(|e| dbcore::Error::Internal(format!("cannot build the connection pool: {e}")))
 }
 
-/// Timeouts for a checkout that must not wait for a connection to be returned (it
-/// fails at once with a wait timeout when the pool is exhausted). Creating a
-/// connection keeps its deadline; recycling has none because `RecyclingMethod::Fast`
-/// does no I/O (the pre-recycle hook is synchronous), so it cannot wait.
-pub(crate) fn no_wait_timeouts(timeout: Duration) -> Timeouts {
+/// Timeouts for the layer's checkouts. Waiting for a connection is bounded by the
+/// layer itself (it arms that deadline only when the first poll finds no connection);
+/// creating one is bounded by `timeout`; recycling needs no deadline because
+/// `RecyclingMethod::Fast` does no I/O (the pre-recycle hook is synchronous).
+pub(crate) fn checkout_timeouts(timeout: Duration) -> Timeouts {
     Timeouts {
-        wait: Some(Duration::ZERO),
-        create: Some(timeout),
-        recycle: None,
-    }
-}
-
-/// Timeouts for a checkout that waits for a connection: the wait and the creation
-/// keep their deadline; recycling needs none (see [`no_wait_timeouts`]).
-pub(crate) fn wait_timeouts(timeout: Duration) -> Timeouts {
-    Timeouts {
-        wait: Some(timeout),
+        wait: None,
         create: Some(timeout),
         recycle: None,
     }
@@ -305,6 +306,26 @@ pub(crate) fn spawn_reaper(
     Some(task.abort_handle())
 }
 
+/// A caller's claim on a connection while it checks one out: released on drop (a
+/// failed or cancelled checkout), or handed to the [`PooledConn`] it becomes.
+#[must_use]
+pub(crate) struct ClaimGuard<'a>(Option<&'a Shared>);
+
+impl ClaimGuard<'_> {
+    /// The claim now belongs to a [`PooledConn`], which releases it when dropped.
+    fn transfer(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            shared.claimed.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// One checked-out connection. Dropping it returns the connection to the pool, unless
 /// a statement was still running (its future was cancelled): then the statement is
 /// cancelled on the server and the connection discarded.
@@ -325,7 +346,10 @@ impl std::fmt::Debug for PooledConn {
 }
 
 impl PooledConn {
-    pub(crate) fn new(obj: Object, shared: Arc<Shared>, tls: Tls) -> Self {
+    /// Wraps a checked-out object; `claim` (from [`Shared::claim`]) is released when
+    /// the connection is.
+    pub(crate) fn new(obj: Object, claim: ClaimGuard<'_>, shared: Arc<Shared>, tls: Tls) -> Self {
+        claim.transfer();
         PooledConn {
             obj: Some(obj),
             shared,
@@ -365,6 +389,7 @@ impl PooledConn {
 
 impl Drop for PooledConn {
     fn drop(&mut self) {
+        self.shared.claimed.fetch_sub(1, Ordering::Relaxed);
         let Some(obj) = self.obj.take() else { return };
         let key = conn_key(&obj);
         if self.busy {

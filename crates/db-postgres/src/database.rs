@@ -1,8 +1,10 @@
 //! [`PgDatabase`]: the pool behind the portable [`Database`] API.
 
 use std::any::Any;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -47,6 +49,8 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     health: Mutex<Option<HealthMonitor>>,
     reaper: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The checkout deadlines (wait and create bounded by `timeout`).
+    timeouts: deadpool_postgres::Timeouts,
 }
 
 impl Drop for Inner {
@@ -104,7 +108,13 @@ impl PgDatabase {
         )
         .await?;
         // Back into the pool, with its idle clock started.
-        drop(PooledConn::new(first, Arc::clone(&shared), tls.clone()));
+        let (claim, _) = shared.claim();
+        drop(PooledConn::new(
+            first,
+            claim,
+            Arc::clone(&shared),
+            tls.clone(),
+        ));
 
         let reaper = spawn_reaper(&pool, &shared, config.max_idle_conns, config.max_open_conns);
         let db = PgDatabase {
@@ -118,6 +128,7 @@ impl PgDatabase {
                 closed: AtomicBool::new(false),
                 health: Mutex::new(None),
                 reaper: Mutex::new(reaper),
+                timeouts: conn::checkout_timeouts(config.timeout),
             }),
         };
         db.start_health_monitor();
@@ -172,22 +183,19 @@ pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn> {
         return Err(Error::PoolClosed);
     }
     let timeout = inner.config.timeout;
-    // Fast path: an idle connection (or room for a new one) without arming the wait
-    // timer. Only when the pool is exhausted does the caller wait, with its deadline,
-    // and that wait is what the statistics count.
-    let mut waited = None;
-    let got = match inner
-        .pool
-        .timeout_get(&conn::no_wait_timeouts(timeout))
-        .await
-    {
-        Err(PoolError::Timeout(TimeoutType::Wait)) => {
-            let started = Instant::now();
-            let got = inner.pool.timeout_get(&conn::wait_timeouts(timeout)).await;
-            waited = Some(started);
-            got
-        }
-        other => other,
+    // Only a checkout that finds every connection taken counts as a wait.
+    let (claim, before) = inner.shared.claim();
+    let waited = (before >= inner.config.max_open_conns as usize).then(Instant::now);
+    // The checkout is polled once without a deadline: an idle connection is handed
+    // over then, and no timer is created at all. Only a checkout that has to wait (or
+    // to open a connection) gets the deadline.
+    let mut checkout = std::pin::pin!(inner.pool.timeout_get(&inner.timeouts));
+    let first = std::future::poll_fn(|cx| Poll::Ready(checkout.as_mut().poll(cx))).await;
+    let got = match first {
+        Poll::Ready(got) => got,
+        Poll::Pending => tokio::time::timeout(timeout, checkout)
+            .await
+            .unwrap_or(Err(PoolError::Timeout(TimeoutType::Wait))),
     };
     match got {
         Ok(obj) => {
@@ -196,6 +204,7 @@ pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn> {
             }
             Ok(PooledConn::new(
                 obj,
+                claim,
                 Arc::clone(&inner.shared),
                 inner.tls.clone(),
             ))
@@ -239,6 +248,15 @@ macro_rules! on_conn {
     }};
 }
 
+impl PgDatabase {
+    /// The rows of one query on a pooled connection (the body of every query method,
+    /// without a boxed future per call).
+    async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let prepared = self.prepare(sql, params.len())?;
+        on_conn!(self, client => exec::query(client, &prepared, params))
+    }
+}
+
 #[async_trait]
 impl Executor for PgDatabase {
     fn database_type(&self) -> DatabaseType {
@@ -251,8 +269,15 @@ impl Executor for PgDatabase {
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let prepared = self.prepare(sql, params.len())?;
-        on_conn!(self, client => exec::query(client, &prepared, params))
+        self.query_rows(sql, params).await
+    }
+
+    async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        dbcore::single_row(self.query_rows(sql, params).await?)
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        dbcore::optional_row(self.query_rows(sql, params).await?)
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

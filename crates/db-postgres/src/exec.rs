@@ -9,7 +9,6 @@ use deadpool_postgres::ClientWrapper;
 use futures_util::{StreamExt, pin_mut};
 use tokio_postgres::Statement;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::ToSql;
 
 use crate::error::map_error;
 use crate::value::{Param, bind, bind_all, read_value};
@@ -32,10 +31,6 @@ fn stale_plan(e: &Error) -> bool {
             .contains("cached plan must not change result type")
 }
 
-fn refs<'p>(params: &'p [Param<'_>]) -> Vec<&'p (dyn ToSql + Sync)> {
-    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
-}
-
 /// Runs one statement and returns the rows it affected.
 pub(crate) async fn execute(
     client: &ClientWrapper,
@@ -45,7 +40,7 @@ pub(crate) async fn execute(
     let stmt = prepare(client, &sql.sql).await?;
     let bound = bind_all(params, stmt.params())?;
     match client
-        .execute(&stmt, &refs(&bound))
+        .execute_raw(&stmt, bound.iter())
         .await
         .map_err(map_error)
     {
@@ -54,7 +49,7 @@ pub(crate) async fn execute(
             let stmt = prepare(client, &sql.sql).await?;
             let bound = bind_all(params, stmt.params())?;
             client
-                .execute(&stmt, &refs(&bound))
+                .execute_raw(&stmt, bound.iter())
                 .await
                 .map_err(map_error)
         }
@@ -69,23 +64,39 @@ pub(crate) async fn query(
     params: &[Value],
 ) -> Result<Vec<Row>> {
     let stmt = prepare(client, &sql.sql).await?;
-    let bound = bind_all(params, stmt.params())?;
-    // The rows are read with the statement that produced them (after a re-prepare,
-    // its columns may differ from the stale one's).
-    let (stmt, rows) = match client.query(&stmt, &refs(&bound)).await.map_err(map_error) {
+    match collect_rows(client, sql, &stmt, params).await {
+        // The plan error arrives before any row, so nothing was delivered twice.
         Err(e) if stale_plan(&e) => {
             client.statement_cache.remove(&sql.sql, &[]);
+            // Read the rows with the re-prepared statement: its columns may differ
+            // from the stale one's.
             let stmt = prepare(client, &sql.sql).await?;
-            let bound = bind_all(params, stmt.params())?;
-            let rows = client
-                .query(&stmt, &refs(&bound))
-                .await
-                .map_err(map_error)?;
-            (stmt, rows)
+            collect_rows(client, sql, &stmt, params).await
         }
-        other => (stmt, other?),
-    };
-    convert_rows(sql, &stmt, &rows)
+        other => other,
+    }
+}
+
+/// Binds `params`, runs `stmt` and converts its rows as they arrive (no intermediate
+/// list of native rows).
+async fn collect_rows(
+    client: &ClientWrapper,
+    sql: &PreparedSql,
+    stmt: &Statement,
+    params: &[Value],
+) -> Result<Vec<Row>> {
+    let bound = bind_all(params, stmt.params())?;
+    let stream = client
+        .query_raw(stmt, bound.iter())
+        .await
+        .map_err(map_error)?;
+    pin_mut!(stream);
+    let columns = column_names(sql, stmt);
+    let mut rows = Vec::new();
+    while let Some(row) = stream.next().await {
+        rows.push(convert_row(&columns, &row.map_err(map_error)?)?);
+    }
+    Ok(rows)
 }
 
 /// Slots in the per-thread cache of column-name lists.
@@ -143,15 +154,6 @@ fn convert_row(columns: &Columns, row: &tokio_postgres::Row) -> Result<Row> {
         .map(|(i, name)| read_value(row, i, name))
         .collect::<Result<Vec<_>>>()?;
     Ok(Row::new(Arc::clone(columns), values))
-}
-
-fn convert_rows(
-    sql: &PreparedSql,
-    stmt: &Statement,
-    rows: &[tokio_postgres::Row],
-) -> Result<Vec<Row>> {
-    let columns = column_names(sql, stmt);
-    rows.iter().map(|r| convert_row(&columns, r)).collect()
 }
 
 /// Streams a query's rows into `f`.
@@ -294,7 +296,7 @@ pub(crate) async fn insert_rows(
         let stmt = client.prepare(&sql).await.map_err(map_error)?;
         let bound = bind_all(&params, stmt.params())?;
         total += client
-            .execute(&stmt, &refs(&bound))
+            .execute_raw(&stmt, bound.iter())
             .await
             .map_err(map_error)?;
     }
