@@ -295,11 +295,24 @@ fn changes_session(sql: &PreparedSql) -> bool {
     ) {
         return true;
     }
-    // No allocation: this runs for every statement.
+    // No allocation and one quick pass: this runs for every statement.
     let text = sql.sql.as_bytes();
     ((leading == "CREATE" || leading == "DROP") && contains_ignore_case(text, b"TEMPORARY"))
-        || contains_ignore_case(text, b"GET_LOCK")
+        || calls_get_lock(text)
         || sql.sql.contains(":=")
+}
+
+/// Whether `GET_LOCK` occurs in `text` (any case): each `_` is looked at, not every
+/// position.
+fn calls_get_lock(text: &[u8]) -> bool {
+    text.iter().enumerate().any(|(i, &b)| {
+        b == b'_'
+            && i >= 3
+            && text[i - 3..i].eq_ignore_ascii_case(b"GET")
+            && text
+                .get(i + 1..i + 5)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"LOCK"))
+    })
 }
 
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
@@ -473,6 +486,7 @@ mod tests {
             "LOCK TABLES t WRITE",
             "CREATE TEMPORARY TABLE t (id INT)",
             "SELECT GET_LOCK('x', 1)",
+            "select get_lock('x', 1)",
             "SELECT @a := 1",
         ] {
             assert!(changes_session(&prep(sql)), "{sql}");
@@ -481,6 +495,7 @@ mod tests {
             "SELECT 1",
             "INSERT INTO t VALUES ($1)",
             "CREATE TABLE t (id INT)",
+            "SELECT my_get_value, get_ FROM t_",
         ] {
             assert!(!changes_session(&prep(sql)), "{sql}");
         }
