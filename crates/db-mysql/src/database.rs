@@ -403,6 +403,15 @@ impl Inner {
     }
 }
 
+impl MySqlDatabase {
+    /// The rows of one query on a pooled connection (the body of every query method,
+    /// without a boxed future per call).
+    async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let sql = self.inner.prepare(sql, params.len())?;
+        Ok(self.run(Op::Query { sql: &sql, params }).await?.rows())
+    }
+}
+
 #[async_trait]
 impl Executor for MySqlDatabase {
     fn database_type(&self) -> DatabaseType {
@@ -415,8 +424,15 @@ impl Executor for MySqlDatabase {
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let sql = self.inner.prepare(sql, params.len())?;
-        Ok(self.run(Op::Query { sql: &sql, params }).await?.rows())
+        self.query_rows(sql, params).await
+    }
+
+    async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        dbcore::single_row(self.query_rows(sql, params).await?)
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        dbcore::optional_row(self.query_rows(sql, params).await?)
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

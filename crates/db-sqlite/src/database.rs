@@ -400,6 +400,14 @@ impl Executor for SqliteDatabase {
         self.query_rows(sql, params).await
     }
 
+    async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        dbcore::single_row(self.query_rows(sql, params).await?)
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        dbcore::optional_row(self.query_rows(sql, params).await?)
+    }
+
     async fn execute_batch(&self, sql: &str) -> Result<()> {
         self.run(Op::Batch {
             sql: sql.to_owned(),
