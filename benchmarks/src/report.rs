@@ -75,6 +75,43 @@ impl<'a> Cell<'a> {
     }
 }
 
+/// The per-round ratios `baseline rate / implementation rate`, over the rounds in
+/// which both succeeded. Each pair ran in the same round, minutes apart at most, so a
+/// slow drift of the machine (other guests, CPU steal) affects both sides of a ratio
+/// alike; the spread of these ratios is the honest error bar of the `× raw` column.
+fn paired_ratios(
+    entries: &[Entry],
+    workload: Workload,
+    baseline: usize,
+    implementation: usize,
+) -> Vec<f64> {
+    let rate_in = |index: usize, round: usize| {
+        entries
+            .iter()
+            .find(|e| e.workload == workload && e.implementation == index && e.round == round)
+            .and_then(|e| e.result.as_ref().ok())
+            .map(Measurement::rate)
+            .filter(|r| *r > 0.0)
+    };
+    let rounds = entries.iter().map(|e| e.round).max().map_or(0, |r| r + 1);
+    (0..rounds)
+        .filter_map(|round| Some(rate_in(baseline, round)? / rate_in(implementation, round)?))
+        .collect()
+}
+
+/// The paired-ratio cell: median of the per-round ratios and their range.
+fn paired_cell(ratios: &[f64]) -> String {
+    match (median(ratios), ratios.len()) {
+        (Some(m), 1) => format!("{m:.2}"),
+        (Some(m), _) => {
+            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            format!("{m:.2} ({lo:.2}–{hi:.2})")
+        }
+        (None, _) => "–".to_owned(),
+    }
+}
+
 /// The workloads that have entries, in report order.
 fn workloads_run(entries: &[Entry]) -> Vec<Workload> {
     Workload::ALL
@@ -149,13 +186,12 @@ pub(crate) fn table(
         );
     }
     out.push_str(
-        "| workload | implementation | ops/s | p50 µs | p99 µs | × raw | target | CPU | n |\n",
+        "| workload | implementation | ops/s | p50 µs | p99 µs | × raw | target | paired × raw (range) | CPU | n |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---|---:|---:|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---|---:|---:|---:|\n");
+    let baseline = implementations.iter().position(|i| i.baseline);
     for workload in workloads_run(entries) {
-        let baseline_rate = implementations
-            .iter()
-            .position(|i| i.baseline)
+        let baseline_rate = baseline
             .and_then(|b| Cell::of(entries, workload, b))
             .and_then(|c| c.median_rate())
             .filter(|r| *r > 0.0);
@@ -180,9 +216,14 @@ pub(crate) fn table(
                         .map(|c| format!("{:.0}%", c * 100.0))
                         .unwrap_or_else(|| "–".to_owned());
                     let n = cell.median_of(|m| Some(m.samples() as f64));
+                    let paired = match baseline {
+                        Some(b) if b == index => "1.00".to_owned(),
+                        Some(b) => paired_cell(&paired_ratios(entries, workload, b, index)),
+                        None => "–".to_owned(),
+                    };
                     writeln!(
                         out,
-                        "| {name} | {label} | {}{unit} | {} | {} | {ratio} | {goal} | {cpu} | {} |",
+                        "| {name} | {label} | {}{unit} | {} | {} | {ratio} | {goal} | {paired} | {cpu} | {} |",
                         thousands(rate),
                         micros(cell.median_of(|m| m.percentile_us(50.0))),
                         micros(cell.median_of(|m| m.percentile_us(99.0))),
@@ -191,7 +232,7 @@ pub(crate) fn table(
                 }
                 (None, error) => writeln!(
                     out,
-                    "| {name} | {label} | error ({} of {} rounds): {} | – | – | – | {} | – | – |",
+                    "| {name} | {label} | error ({} of {} rounds): {} | – | – | – | {} | – | – | – |",
                     cell.errors.len(),
                     cell.rounds,
                     error.copied().unwrap_or("no result").replace('|', "/"),
@@ -332,7 +373,10 @@ pub(crate) fn suite_notes(suite: &Suite, entries: &[Entry], settings: &Settings)
         "- × raw = (median {baseline} rate) / (median rate of this row): >1 = slower. CPU = \
          process CPU time / wall time over the timed phase (100% = one core). n = timed operations \
          per round (W4: transactions; W5: number of loads, its p50/p99 are per {}-row load). \
-         Rate, p50, p99, CPU and n are each the median of the per-round values.",
+         Rate, p50, p99, CPU and n are each the median of the per-round values. paired × raw = \
+         the median over the rounds of ({baseline} rate / this row's rate) measured in the same \
+         round, with the lowest and highest round in brackets: a drift of the machine between \
+         rounds cancels out of each pair, so its range is the error bar of the × raw column.",
         settings.bulk_rows
     );
     let mut goals: Vec<String> = Vec::new();
@@ -585,6 +629,45 @@ mod tests {
         );
         assert_eq!(goal_cell(&implementation, Workload::W1, None), "≤ 1.05 –");
         assert_eq!(goal_cell(&implementation, Workload::W2, Some(9.0)), "");
+    }
+
+    #[test]
+    fn paired_ratios_pair_rounds() {
+        let entry = |round, implementation, ops: u64, ok: bool| Entry {
+            round,
+            workload: Workload::W2,
+            implementation,
+            wait: None,
+            result: if ok {
+                Ok(Measurement::new(
+                    ops,
+                    std::time::Duration::from_secs(1),
+                    None,
+                    vec![1],
+                ))
+            } else {
+                Err("failed".into())
+            },
+        };
+        let entries = [
+            // round 0: baseline 100, layer 50 -> 2.0
+            entry(0, 0, 100, true),
+            entry(0, 1, 50, true),
+            // round 1: a slower machine for both -> 1.0
+            entry(1, 1, 40, true),
+            entry(1, 0, 40, true),
+            // round 2: the layer failed: no pair
+            entry(2, 0, 90, true),
+            entry(2, 1, 0, false),
+            // round 3: -> 1.5
+            entry(3, 0, 60, true),
+            entry(3, 1, 40, true),
+        ];
+        let ratios = paired_ratios(&entries, Workload::W2, 0, 1);
+        assert_eq!(ratios, vec![2.0, 1.0, 1.5]);
+        assert_eq!(paired_cell(&ratios), "1.50 (1.00–2.00)");
+        assert_eq!(paired_cell(&[1.234]), "1.23");
+        assert_eq!(paired_cell(&[]), "–");
     }
 
     #[test]
