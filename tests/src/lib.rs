@@ -21,6 +21,7 @@ pub mod postgres;
 pub mod scenarios;
 pub mod slt;
 pub mod support;
+pub mod trace_recorder;
 
 pub use caps::{Caps, blob_type};
 pub use harness::{TestDb, TestDbOptions, connect_test_db, driver_from_env, unique_name};

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use dbcore::observe::{no_rows, rows_affected, rows_returned, traced};
 use dbcore::{
     ConnectOptions, Database, DatabaseType, Error, Executor, HealthCheck, HealthMonitor,
     MySqlConfig, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SslMode,
@@ -403,12 +404,23 @@ impl Inner {
     }
 }
 
+const MYSQL: DatabaseType = DatabaseType::Mysql;
+
 impl MySqlDatabase {
     /// The rows of one query on a pooled connection (the body of every query method,
     /// without a boxed future per call).
     async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let sql = self.inner.prepare(sql, params.len())?;
-        Ok(self.run(Op::Query { sql: &sql, params }).await?.rows())
+        traced(None, MYSQL, "query", sql, rows_returned, async {
+            let prepared = self.inner.prepare(sql, params.len())?;
+            Ok(self
+                .run(Op::Query {
+                    sql: &prepared,
+                    params,
+                })
+                .await?
+                .rows())
+        })
+        .await
     }
 }
 
@@ -419,8 +431,17 @@ impl Executor for MySqlDatabase {
     }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        let sql = self.inner.prepare(sql, params.len())?;
-        Ok(self.run(Op::Execute { sql: &sql, params }).await?.count())
+        traced(None, MYSQL, "execute", sql, rows_affected, async {
+            let prepared = self.inner.prepare(sql, params.len())?;
+            Ok(self
+                .run(Op::Execute {
+                    sql: &prepared,
+                    params,
+                })
+                .await?
+                .count())
+        })
+        .await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
@@ -436,8 +457,11 @@ impl Executor for MySqlDatabase {
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
-        self.inner.check_script(sql, false)?;
-        self.run(Op::Batch { sql }).await.map(drop)
+        traced(None, MYSQL, "execute_batch", sql, no_rows, async {
+            self.inner.check_script(sql, false)?;
+            self.run(Op::Batch { sql }).await.map(drop)
+        })
+        .await
     }
 
     async fn for_each_row(
@@ -446,15 +470,18 @@ impl Executor for MySqlDatabase {
         params: &[Value],
         f: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<u64> {
-        let sql = self.inner.prepare(sql, params.len())?;
-        Ok(self
-            .run(Op::Each {
-                sql: &sql,
-                params,
-                f,
-            })
-            .await?
-            .count())
+        traced(None, MYSQL, "for_each_row", sql, rows_affected, async {
+            let prepared = self.inner.prepare(sql, params.len())?;
+            Ok(self
+                .run(Op::Each {
+                    sql: &prepared,
+                    params,
+                    f,
+                })
+                .await?
+                .count())
+        })
+        .await
     }
 
     async fn insert_many(
@@ -463,23 +490,26 @@ impl Executor for MySqlDatabase {
         columns: &[&str],
         rows: Vec<Vec<Value>>,
     ) -> Result<u64> {
-        // Validate (and fail on bad input) before taking a connection.
-        dbcore::InsertPlan::new(DatabaseType::Mysql, table, columns, &rows)?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let tx = MySqlTransaction::begin(Arc::clone(&self.inner), TxOptions::new()).await?;
-        match tx.insert_rows(table, columns, rows).await {
-            Ok(n) => {
-                Box::new(tx).commit().await?;
-                Ok(n)
+        let load = async {
+            // Validate (and fail on bad input) before taking a connection.
+            dbcore::InsertPlan::new(DatabaseType::Mysql, table, columns, &rows)?;
+            if rows.is_empty() {
+                return Ok(0);
             }
-            Err(e) => {
-                // Release the rows' locks now rather than when the handle is dropped.
-                let _ = Box::new(tx).rollback().await;
-                Err(e)
+            let tx = MySqlTransaction::begin(Arc::clone(&self.inner), TxOptions::new()).await?;
+            match tx.insert_rows(table, columns, rows).await {
+                Ok(n) => {
+                    Box::new(tx).commit().await?;
+                    Ok(n)
+                }
+                Err(e) => {
+                    // Release the rows' locks now rather than when the handle is dropped.
+                    let _ = Box::new(tx).rollback().await;
+                    Err(e)
+                }
             }
-        }
+        };
+        traced(None, MYSQL, "insert_many", table, rows_affected, load).await
     }
 }
 

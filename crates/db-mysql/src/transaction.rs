@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dbcore::observe::{self, no_rows, rows_affected, rows_returned};
 use dbcore::{
     DatabaseType, Error, Executor, InsertPlan, PreparedSql, Result, Row, Transaction, TxOptions,
     Value,
@@ -48,10 +49,18 @@ struct TxCore {
     abandoned: StdMutex<Vec<String>>,
     /// The timer that rolls the transaction back when its deadline passes while idle.
     expiry: StdMutex<Option<tokio::task::AbortHandle>>,
+    /// The `db.transaction` span: the parent of the statements' spans.
+    span: tracing::Span,
 }
 
 impl Drop for TxCore {
     fn drop(&mut self) {
+        if let Ok(tc) = self.conn.try_lock()
+            && tc.checkout.in_tx
+        {
+            // Dropped unfinished: the connection's release rolls it back.
+            observe::record_outcome(&self.span, "dropped");
+        }
         if let Some(expiry) = self.expiry.get_mut().ok().and_then(Option::take) {
             expiry.abort();
         }
@@ -67,6 +76,26 @@ enum Raced {
 }
 
 impl TxCore {
+    /// Runs one statement of the transaction in its `db.query` span, a child of the
+    /// transaction's span.
+    async fn traced<T>(
+        &self,
+        operation: &'static str,
+        statement: &str,
+        rows: impl FnOnce(&T) -> Option<u64>,
+        run: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        observe::traced(
+            Some(&self.span),
+            DatabaseType::Mysql,
+            operation,
+            statement,
+            rows,
+            run,
+        )
+        .await
+    }
+
     fn timeout_error(&self) -> Error {
         Error::Timeout {
             what: "transaction",
@@ -165,6 +194,20 @@ impl TxCore {
     }
 
     async fn finish(&self, commit: bool) -> Result<()> {
+        let result = self.finish_inner(commit).await;
+        observe::record_outcome(
+            &self.span,
+            match (&result, commit) {
+                (Ok(()), true) => "commit",
+                (Ok(()), false) => "rollback",
+                (Err(e), _) if e.kind() == dbcore::ErrorKind::Timeout => "timeout",
+                (Err(_), _) => "failed",
+            },
+        );
+        result
+    }
+
+    async fn finish_inner(&self, commit: bool) -> Result<()> {
         let mut guard = self.conn.lock().await;
         let tc = &mut *guard;
         if tc.aborted {
@@ -329,6 +372,7 @@ impl MySqlTransaction<'static> {
     /// Takes a connection and starts a transaction on it.
     pub(crate) async fn begin(db: Arc<Inner>, options: TxOptions) -> Result<Self> {
         let deadline = options.timeout.map(|t| Instant::now() + t);
+        let span = observe::transaction_span(DatabaseType::Mysql, &options);
         let mut checkout = db.checkout().await?;
         // From here on a dropped handle rolls back, even while START TRANSACTION is in
         // flight (then the connection is closed).
@@ -350,6 +394,7 @@ impl MySqlTransaction<'static> {
             next_savepoint: AtomicU32::new(1),
             abandoned: StdMutex::new(Vec::new()),
             expiry: StdMutex::new(None),
+            span,
         });
         if let Some(deadline) = deadline {
             let weak = Arc::downgrade(&core);
@@ -430,22 +475,41 @@ impl Executor for MySqlTransaction<'_> {
     }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        let sql = self.core.db.prepare(sql, params.len())?;
-        Ok(self
-            .core
-            .run(Op::Execute { sql: &sql, params })
-            .await?
-            .count())
+        let run = async {
+            let prepared = self.core.db.prepare(sql, params.len())?;
+            Ok(self
+                .core
+                .run(Op::Execute {
+                    sql: &prepared,
+                    params,
+                })
+                .await?
+                .count())
+        };
+        self.core.traced("execute", sql, rows_affected, run).await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let sql = self.core.db.prepare(sql, params.len())?;
-        Ok(self.core.run(Op::Query { sql: &sql, params }).await?.rows())
+        let run = async {
+            let prepared = self.core.db.prepare(sql, params.len())?;
+            Ok(self
+                .core
+                .run(Op::Query {
+                    sql: &prepared,
+                    params,
+                })
+                .await?
+                .rows())
+        };
+        self.core.traced("query", sql, rows_returned, run).await
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
-        self.core.db.check_script(sql, true)?;
-        self.core.run(Op::Batch { sql }).await.map(drop)
+        let run = async {
+            self.core.db.check_script(sql, true)?;
+            self.core.run(Op::Batch { sql }).await.map(drop)
+        };
+        self.core.traced("execute_batch", sql, no_rows, run).await
     }
 
     async fn for_each_row(
@@ -454,16 +518,21 @@ impl Executor for MySqlTransaction<'_> {
         params: &[Value],
         f: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<u64> {
-        let sql = self.core.db.prepare(sql, params.len())?;
-        Ok(self
-            .core
-            .run(Op::Each {
-                sql: &sql,
-                params,
-                f,
-            })
-            .await?
-            .count())
+        let run = async {
+            let prepared = self.core.db.prepare(sql, params.len())?;
+            Ok(self
+                .core
+                .run(Op::Each {
+                    sql: &prepared,
+                    params,
+                    f,
+                })
+                .await?
+                .count())
+        };
+        self.core
+            .traced("for_each_row", sql, rows_affected, run)
+            .await
     }
 
     async fn insert_many(
@@ -472,7 +541,10 @@ impl Executor for MySqlTransaction<'_> {
         columns: &[&str],
         rows: Vec<Vec<Value>>,
     ) -> Result<u64> {
-        self.core.insert_rows(table, columns, rows).await
+        let run = self.core.insert_rows(table, columns, rows);
+        self.core
+            .traced("insert_many", table, rows_affected, run)
+            .await
     }
 }
 

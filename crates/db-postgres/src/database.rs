@@ -8,6 +8,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use dbcore::observe::{no_rows, rows_affected, rows_returned, traced};
 use dbcore::{
     Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor, InsertPlan,
     PlaceholderStyle, PoolStats, PostgresConfig, PreparedSql, Result, Row, SqlCache, Transaction,
@@ -252,35 +253,15 @@ impl PgDatabase {
     /// The rows of one query on a pooled connection (the body of every query method,
     /// without a boxed future per call).
     async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let prepared = self.prepare(sql, params.len())?;
-        on_conn!(self, client => exec::query(client, &prepared, params))
-    }
-}
-
-#[async_trait]
-impl Executor for PgDatabase {
-    fn database_type(&self) -> DatabaseType {
-        DatabaseType::Postgres
+        traced(None, PG, "query", sql, rows_returned, async {
+            let prepared = self.prepare(sql, params.len())?;
+            on_conn!(self, client => exec::query(client, &prepared, params))
+        })
+        .await
     }
 
-    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        let prepared = self.prepare(sql, params.len())?;
-        on_conn!(self, client => exec::execute(client, &prepared, params))
-    }
-
-    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        self.query_rows(sql, params).await
-    }
-
-    async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
-        dbcore::single_row(self.query_rows(sql, params).await?)
-    }
-
-    async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        dbcore::optional_row(self.query_rows(sql, params).await?)
-    }
-
-    async fn execute_batch(&self, sql: &str) -> Result<()> {
+    /// `execute_batch` without its span.
+    async fn run_script(&self, sql: &str) -> Result<()> {
         // A script with transaction control could leave the session inside a
         // transaction or with changed transaction characteristics.
         let control = match prepare_sql(sql, PlaceholderStyle::Dollar) {
@@ -312,6 +293,47 @@ impl Executor for PgDatabase {
         }
         Ok(())
     }
+}
+
+const PG: DatabaseType = DatabaseType::Postgres;
+
+#[async_trait]
+impl Executor for PgDatabase {
+    fn database_type(&self) -> DatabaseType {
+        DatabaseType::Postgres
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        traced(None, PG, "execute", sql, rows_affected, async {
+            let prepared = self.prepare(sql, params.len())?;
+            on_conn!(self, client => exec::execute(client, &prepared, params))
+        })
+        .await
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.query_rows(sql, params).await
+    }
+
+    async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        dbcore::single_row(self.query_rows(sql, params).await?)
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        dbcore::optional_row(self.query_rows(sql, params).await?)
+    }
+
+    async fn execute_batch(&self, sql: &str) -> Result<()> {
+        traced(
+            None,
+            PG,
+            "execute_batch",
+            sql,
+            no_rows,
+            self.run_script(sql),
+        )
+        .await
+    }
 
     async fn for_each_row(
         &self,
@@ -319,8 +341,11 @@ impl Executor for PgDatabase {
         params: &[Value],
         f: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<u64> {
-        let prepared = self.prepare(sql, params.len())?;
-        on_conn!(self, client => exec::for_each_row(client, &prepared, params, f))
+        traced(None, PG, "for_each_row", sql, rows_affected, async {
+            let prepared = self.prepare(sql, params.len())?;
+            on_conn!(self, client => exec::for_each_row(client, &prepared, params, f))
+        })
+        .await
     }
 
     async fn insert_many(
@@ -333,20 +358,23 @@ impl Executor for PgDatabase {
             InsertPlan::new(DatabaseType::Postgres, table, columns, &rows)?;
             return Ok(0);
         }
-        on_conn!(self, client => async {
-            // One COPY is atomic; the INSERT fallback gets a transaction of its own.
-            if let Some(n) = exec::copy_in(client, table, columns, &rows, false).await? {
-                return Ok(n);
-            }
-            exec::batch(client, "BEGIN").await?;
-            match exec::insert_rows(client, table, columns, &rows).await {
-                Ok(n) => exec::batch(client, "COMMIT").await.map(|()| n),
-                Err(e) => {
-                    exec::batch(client, "ROLLBACK").await?;
-                    Err(e)
+        let load = async {
+            on_conn!(self, client => async {
+                // One COPY is atomic; the INSERT fallback gets a transaction of its own.
+                if let Some(n) = exec::copy_in(client, table, columns, &rows, false).await? {
+                    return Ok(n);
                 }
-            }
-        })
+                exec::batch(client, "BEGIN").await?;
+                match exec::insert_rows(client, table, columns, &rows).await {
+                    Ok(n) => exec::batch(client, "COMMIT").await.map(|()| n),
+                    Err(e) => {
+                        exec::batch(client, "ROLLBACK").await?;
+                        Err(e)
+                    }
+                }
+            })
+        };
+        traced(None, PG, "insert_many", table, rows_affected, load).await
     }
 }
 

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use dbcore::observe::{self, no_rows, rows_affected, rows_returned, traced};
 use dbcore::{
     DatabaseType, Error, ErrorKind, Executor, InsertPlan, PlaceholderStyle, Result, Row,
     Transaction, TxOptions, Value, prepare_sql,
@@ -52,6 +53,8 @@ pub(crate) struct TxCore {
     /// `ROLLBACK TO SAVEPOINT` for savepoints dropped unfinished.
     pending: Mutex<Vec<String>>,
     next_savepoint: AtomicU32,
+    /// The `db.transaction` span: the parent of the statements' spans.
+    span: tracing::Span,
 }
 
 impl TxCore {
@@ -181,6 +184,15 @@ impl TxCore {
     /// Ends the transaction and hands the connection back (or discards it).
     async fn finish(&mut self, commit: bool) -> Result<()> {
         let result = self.end(commit).await;
+        observe::record_outcome(
+            &self.span,
+            match (&result, commit) {
+                (Ok(()), true) => "commit",
+                (Ok(()), false) => "rollback",
+                (Err(e), _) if e.kind() == ErrorKind::Timeout => "timeout",
+                (Err(_), _) => "failed",
+            },
+        );
         if let Some(conn) = self.conn.take() {
             let ended = match &result {
                 Ok(()) => true,
@@ -262,6 +274,7 @@ impl TxCore {
 /// connection; without a runtime (or if anything fails) the connection is discarded.
 fn abandon(core: &mut TxCore) {
     let Some(conn) = core.conn.take() else { return };
+    observe::record_outcome(&core.span, "dropped");
     if core.broken.load(Ordering::Acquire) {
         conn.discard();
         return;
@@ -358,6 +371,7 @@ impl PgTransaction<'static> {
     ) -> Result<Self> {
         let deadline = options.timeout.map(|t| Instant::now() + t);
         let sql = begin_sql(&options);
+        let span = observe::transaction_span(DatabaseType::Postgres, &options);
         // The guard exists before BEGIN is sent: a future cancelled while BEGIN is in
         // flight still rolls back before the connection is reused.
         let tx = PgTransaction {
@@ -373,6 +387,7 @@ impl PgTransaction<'static> {
                 failed: AtomicBool::new(false),
                 pending: Mutex::new(Vec::new()),
                 next_savepoint: AtomicU32::new(1),
+                span,
             })),
             savepoint: None,
             depth: 0,
@@ -400,9 +415,28 @@ impl PgTransaction<'_> {
         }
     }
 
-    async fn statement<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
-        self.core.flush().await?;
-        self.core.guarded(fut).await
+    /// Runs one statement of the transaction in its `db.query` span (a child of the
+    /// transaction's span), after any pending savepoint clean-up.
+    async fn statement<T>(
+        &self,
+        operation: &'static str,
+        sql: &str,
+        rows: impl FnOnce(&T) -> Option<u64>,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let run = async {
+            self.core.flush().await?;
+            self.core.guarded(fut).await
+        };
+        traced(
+            Some(&self.core.span),
+            DatabaseType::Postgres,
+            operation,
+            sql,
+            rows,
+            run,
+        )
+        .await
     }
 }
 
@@ -435,14 +469,14 @@ impl Executor for PgTransaction<'_> {
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        self.statement(exec::execute(self.core.client(), &prepared, params))
-            .await
+        let run = exec::execute(self.core.client(), &prepared, params);
+        self.statement("execute", sql, rows_affected, run).await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        self.statement(exec::query(self.core.client(), &prepared, params))
-            .await
+        let run = exec::query(self.core.client(), &prepared, params);
+        self.statement("query", sql, rows_returned, run).await
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
@@ -457,7 +491,8 @@ impl Executor for PgTransaction<'_> {
             }
             _ => {}
         }
-        self.statement(exec::batch(self.core.client(), sql)).await
+        let run = exec::batch(self.core.client(), sql);
+        self.statement("execute_batch", sql, no_rows, run).await
     }
 
     async fn for_each_row(
@@ -467,7 +502,8 @@ impl Executor for PgTransaction<'_> {
         f: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<u64> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        self.statement(exec::for_each_row(self.core.client(), &prepared, params, f))
+        let run = exec::for_each_row(self.core.client(), &prepared, params, f);
+        self.statement("for_each_row", sql, rows_affected, run)
             .await
     }
 
@@ -482,13 +518,14 @@ impl Executor for PgTransaction<'_> {
             return Ok(0);
         }
         let client = self.core.client();
-        self.statement(async {
+        let run = async {
             match exec::copy_in(client, table, columns, &rows, true).await? {
                 Some(n) => Ok(n),
                 None => exec::insert_rows(client, table, columns, &rows).await,
             }
-        })
-        .await
+        };
+        self.statement("insert_many", table, rows_affected, run)
+            .await
     }
 }
 

@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use dbcore::observe;
 use dbcore::{
     Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor, InsertPlan,
     PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SqliteConfig, Transaction,
@@ -201,18 +202,36 @@ impl SqliteDatabase {
             c.broken = true;
             return None;
         }
+        let span = observe::query_span(DatabaseType::Sqlite, "query", sql.sql.as_str());
+        let started = Instant::now();
         let result = {
-            let span = tracing::debug_span!(
-                "db.query",
-                db.system = "sqlite",
-                db.operation = "query",
-                db.statement = sql.sql.as_str(),
-                inline = true,
-            );
             let _entered = span.enter();
-            let _deadline = DeadlineGuard::set(Some(Instant::now() + INLINE_BUDGET));
+            let _deadline = DeadlineGuard::set(Some(started + INLINE_BUDGET));
             inline_query(&c.conn, sql, params)
         };
+        // Recorded only when the inline run is the answer; a query handed on to a worker
+        // gets the worker's span as well.
+        match &result {
+            Ok(Some(rows)) => observe::finish_statement(
+                &span,
+                DatabaseType::Sqlite,
+                "query",
+                &sql.sql,
+                started.elapsed(),
+                Ok(Some(rows.len() as u64)),
+            ),
+            Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Busy) => {
+                observe::finish_statement(
+                    &span,
+                    DatabaseType::Sqlite,
+                    "query",
+                    &sql.sql,
+                    started.elapsed(),
+                    Err(e),
+                );
+            }
+            _ => {}
+        }
         if c.conn.busy_timeout(self.inner.config.timeout).is_err() {
             c.broken = true;
         }

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use dbcore::{Columns, Error, PreparedSql, Result, Row, Value};
+use dbcore::observe;
+use dbcore::{Columns, DatabaseType, Error, PreparedSql, Result, Row, Value};
 use rusqlite::Connection;
 
 use crate::error::map_error;
@@ -69,17 +70,13 @@ fn unexpected(o: Output) -> Error {
     Error::Internal(format!("unexpected worker output {o:?}"))
 }
 
-/// Runs `op` on `conn`.
-/// Statements slower than this are logged at WARN.
-pub(crate) const SLOW_STATEMENT: std::time::Duration = std::time::Duration::from_secs(1);
-
 impl Op {
     /// The operation name for traces (`db.operation`).
     fn name(&self) -> &'static str {
         match self {
             Op::Execute { .. } => "execute",
             Op::Query { .. } => "query",
-            Op::Stream { .. } => "stream",
+            Op::Stream { .. } => "for_each_row",
             Op::Batch { .. } => "execute_batch",
             Op::InsertMany { .. } => "insert_many",
         }
@@ -99,25 +96,25 @@ impl Op {
 
 /// Runs `op` on `conn` inside a `db.query` span, and warns about slow statements.
 pub(crate) fn run(conn: &Connection, op: Op) -> Result<Output> {
-    let span = tracing::debug_span!(
-        "db.query",
-        db.system = "sqlite",
-        db.operation = op.name(),
-        db.statement = op.statement(),
-    );
+    let (name, statement) = (op.name(), op.statement());
+    let span = observe::query_span(DatabaseType::Sqlite, name, statement);
     let _entered = span.enter();
     let started = std::time::Instant::now();
     let result = run_op(conn, &op);
-    let elapsed = started.elapsed();
-    if elapsed >= SLOW_STATEMENT {
-        tracing::warn!(
-            db.system = "sqlite",
-            db.operation = op.name(),
-            db.statement = op.statement(),
-            elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-            "slow SQLite statement"
-        );
-    }
+    let outcome = match &result {
+        Ok(Output::Count(n)) => Ok(Some(*n)),
+        Ok(Output::Rows(rows)) => Ok(Some(rows.len() as u64)),
+        Ok(Output::Unit) => Ok(None),
+        Err(e) => Err(e),
+    };
+    observe::finish_statement(
+        &span,
+        DatabaseType::Sqlite,
+        name,
+        statement,
+        started.elapsed(),
+        outcome,
+    );
     result
 }
 

@@ -268,15 +268,7 @@ fn serve_transaction(
     options: TxOptions,
     reply: oneshot::Sender<Result<TxChannel>>,
 ) {
-    let span = tracing::debug_span!(
-        "db.transaction",
-        db.system = "sqlite",
-        read_only = options.read_only,
-        timeout_ms = options
-            .timeout
-            .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-        outcome = tracing::field::Empty,
-    );
+    let span = dbcore::observe::transaction_span(dbcore::DatabaseType::Sqlite, &options);
     let _entered = span.enter();
     let deadline = options.timeout.map(|t| Instant::now() + t);
     let started = guarded(&mut conn, |c| {
@@ -336,8 +328,8 @@ fn serve_transaction(
             }
             Ok(TxCommand::Finish { commit, reply }) => {
                 let result = finish(&mut conn, commit);
-                span.record(
-                    "outcome",
+                dbcore::observe::record_outcome(
+                    &span,
                     match (&result, commit) {
                         (Ok(()), true) => "commit",
                         (Ok(()), false) => "rollback",
@@ -352,7 +344,7 @@ fn serve_transaction(
             }
             // Every sender is gone: the transaction was dropped unfinished.
             Err(_) => {
-                span.record("outcome", "dropped");
+                dbcore::observe::record_outcome(&span, "dropped");
                 let _ = finish(&mut conn, false);
                 return;
             }

@@ -1,0 +1,190 @@
+//! The `tracing` vocabulary every driver uses: `db.query` spans around statements,
+//! `db.transaction` spans around transactions, and a WARN event for slow statements.
+//!
+//! Field names follow OpenTelemetry's database conventions: `db.system`,
+//! `db.operation`, `db.statement` (the SQL text, never parameter values), `db.rows`,
+//! `elapsed_ms`. Spans are at DEBUG level; with no subscriber interested they cost a
+//! few atomic loads.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use crate::{DatabaseType, Result, Row, TxOptions};
+
+/// Statements that take at least this long are logged at WARN (target `dbcore::slow`).
+pub const SLOW_STATEMENT: Duration = Duration::from_secs(1);
+
+/// A `db.query` span for one statement (its parent is the current span, e.g. the
+/// transaction's).
+pub fn query_span(system: DatabaseType, operation: &'static str, statement: &str) -> tracing::Span {
+    tracing::debug_span!(
+        "db.query",
+        db.system = system.as_str(),
+        db.operation = operation,
+        db.statement = statement,
+        db.rows = Empty,
+        elapsed_ms = Empty,
+        error = Empty,
+    )
+}
+
+/// A `db.transaction` span; its `outcome` is recorded with [`record_outcome`].
+pub fn transaction_span(system: DatabaseType, options: &TxOptions) -> tracing::Span {
+    tracing::debug_span!(
+        "db.transaction",
+        db.system = system.as_str(),
+        read_only = options.read_only,
+        isolation = options.isolation.map(|i| i.as_sql()),
+        timeout_ms = options.timeout.map(millis),
+        outcome = Empty,
+    )
+}
+
+/// Records how a transaction ended: `commit`, `rollback`, `dropped`, `timeout` or
+/// `failed`.
+pub fn record_outcome(span: &tracing::Span, outcome: &'static str) {
+    span.record("outcome", outcome);
+}
+
+/// Records a finished statement on its span (`elapsed_ms`, and `db.rows` or `error`)
+/// and logs it at WARN when it took [`SLOW_STATEMENT`] or longer.
+pub fn finish_statement(
+    span: &tracing::Span,
+    system: DatabaseType,
+    operation: &'static str,
+    statement: &str,
+    elapsed: Duration,
+    outcome: std::result::Result<Option<u64>, &crate::Error>,
+) {
+    span.record("elapsed_ms", millis(elapsed));
+    match outcome {
+        Ok(Some(rows)) => {
+            span.record("db.rows", rows);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            span.record("error", tracing::field::display(e));
+        }
+    }
+    if elapsed >= SLOW_STATEMENT {
+        tracing::warn!(
+            target: "dbcore::slow",
+            { "db.system" = system.as_str(), "db.operation" = operation, "db.statement" = statement, elapsed_ms = millis(elapsed) },
+            "slow statement"
+        );
+    }
+}
+
+/// Runs one statement's future inside a `db.query` span (a child of `parent`, or of
+/// the current span), then records it with [`finish_statement`]. `rows` says how many
+/// rows an outcome stands for (`None` when that is not meaningful).
+pub async fn traced<T, F>(
+    parent: Option<&tracing::Span>,
+    system: DatabaseType,
+    operation: &'static str,
+    statement: &str,
+    rows: impl FnOnce(&T) -> Option<u64>,
+    fut: F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let span = match parent {
+        Some(parent) => parent.in_scope(|| query_span(system, operation, statement)),
+        None => query_span(system, operation, statement),
+    };
+    let started = Instant::now();
+    let out = fut.instrument(span.clone()).await;
+    let outcome = match &out {
+        Ok(v) => Ok(rows(v)),
+        Err(e) => Err(e),
+    };
+    finish_statement(
+        &span,
+        system,
+        operation,
+        statement,
+        started.elapsed(),
+        outcome,
+    );
+    out
+}
+
+/// `db.rows` of a query: the rows it returned (for [`traced`]).
+#[allow(clippy::ptr_arg, reason = "matches `FnOnce(&T)` for `T = Vec<Row>`")]
+pub fn rows_returned(rows: &Vec<Row>) -> Option<u64> {
+    Some(rows.len() as u64)
+}
+
+/// `db.rows` of a statement that reports a count (for [`traced`]).
+pub fn rows_affected(n: &u64) -> Option<u64> {
+    Some(*n)
+}
+
+/// No `db.rows`, e.g. for scripts (for [`traced`]).
+pub fn no_rows(_: &()) -> Option<u64> {
+    None
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Level, Metadata, Subscriber};
+
+    use super::*;
+
+    /// Counts WARN events of target `dbcore::slow`.
+    struct SlowWarnings(Arc<AtomicUsize>);
+
+    impl Subscriber for SlowWarnings {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let m = event.metadata();
+            if *m.level() == Level::WARN && m.target() == "dbcore::slow" {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn slow_statements_are_logged_at_warn() {
+        let warnings = Arc::new(AtomicUsize::new(0));
+        let subscriber = SlowWarnings(Arc::clone(&warnings));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = query_span(DatabaseType::Postgres, "query", "SELECT 1");
+            let finish = |elapsed| {
+                finish_statement(
+                    &span,
+                    DatabaseType::Postgres,
+                    "query",
+                    "SELECT 1",
+                    elapsed,
+                    Ok(Some(1)),
+                );
+            };
+            finish(Duration::from_millis(999));
+            assert_eq!(warnings.load(Ordering::Relaxed), 0);
+            finish(SLOW_STATEMENT);
+            assert_eq!(warnings.load(Ordering::Relaxed), 1);
+        });
+    }
+}
