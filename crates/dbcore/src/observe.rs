@@ -96,6 +96,13 @@ where
         Some(parent) => parent.in_scope(|| query_span(system, operation, statement)),
         None => query_span(system, operation, statement),
     };
+    // With nobody listening (no DEBUG spans, no slow-statement WARN) there is nothing
+    // to time or record.
+    let listening =
+        !span.is_disabled() || tracing::enabled!(target: "dbcore::slow", tracing::Level::WARN);
+    if !listening {
+        return fut.await;
+    }
     let started = Instant::now();
     let out = fut.instrument(span.clone()).await;
     let outcome = match &out {
