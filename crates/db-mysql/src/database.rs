@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use dbcore::observe::{no_rows, rows_affected, rows_returned, traced};
+use dbcore::observe::{self, no_rows, rows_affected, rows_returned, traced};
 use dbcore::{
     ConnectOptions, Database, DatabaseType, Error, Executor, HealthCheck, HealthMonitor,
     MySqlConfig, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SslMode,
@@ -167,6 +167,11 @@ impl MySqlDatabase {
 
     /// [`connect`](Self::connect), reporting each retry to `options`.
     pub async fn connect_with(config: &MySqlConfig, options: &ConnectOptions) -> Result<Self> {
+        let span = observe::connect_span(MYSQL, &config.target());
+        observe::timed(span, Self::open(config, options)).await
+    }
+
+    async fn open(config: &MySqlConfig, options: &ConnectOptions) -> Result<Self> {
         config.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             Error::Unsupported("MySqlDatabase::connect must run inside a tokio runtime".into())
@@ -349,7 +354,12 @@ impl Inner {
         // pool's queue; dropping it at the deadline is what mysql_async supports for
         // cancellation (it unqueues itself and cancels a half-made connection).
         let started = Instant::now();
-        match tokio::time::timeout(timeout, get).await {
+        let wait = async {
+            tokio::time::timeout(timeout, get)
+                .await
+                .map_err(|_| Error::PoolTimeout(timeout))
+        };
+        match observe::timed(observe::acquire_span(MYSQL), wait).await {
             Ok(Ok(conn)) => {
                 if must_wait {
                     self.shared.counters.record_wait(started.elapsed());
@@ -357,10 +367,10 @@ impl Inner {
                 Ok(Checkout::new(conn, Arc::clone(&self.shared)))
             }
             Ok(Err(e)) => Err(map_connect_error(e)),
-            Err(_) => {
+            Err(timed_out) => {
                 self.shared.counters.record_wait(timeout);
                 self.shared.counters.record_timeout();
-                Err(Error::PoolTimeout(timeout))
+                Err(timed_out)
             }
         }
     }

@@ -8,7 +8,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use dbcore::observe::{no_rows, rows_affected, rows_returned, traced};
+use dbcore::observe::{self, no_rows, rows_affected, rows_returned, traced};
 use dbcore::{
     Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor, InsertPlan,
     PlaceholderStyle, PoolStats, PostgresConfig, PreparedSql, Result, Row, SqlCache, Transaction,
@@ -86,6 +86,11 @@ impl PgDatabase {
     /// [`connect`](Self::connect) with PostgreSQL-specific options (application name,
     /// search path, retry callback).
     pub async fn connect_with(config: &PostgresConfig, options: PgOptions) -> Result<Self> {
+        let span = observe::connect_span(PG, &config.target());
+        observe::timed(span, Self::open(config, options)).await
+    }
+
+    async fn open(config: &PostgresConfig, options: PgOptions) -> Result<Self> {
         config.validate()?;
         let native = to_native(config, &options)?;
         let tls = tls::connector(config.ssl_mode)?;
@@ -194,9 +199,14 @@ pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn> {
     let first = std::future::poll_fn(|cx| Poll::Ready(checkout.as_mut().poll(cx))).await;
     let got = match first {
         Poll::Ready(got) => got,
-        Poll::Pending => tokio::time::timeout(timeout, checkout)
-            .await
-            .unwrap_or(Err(PoolError::Timeout(TimeoutType::Wait))),
+        Poll::Pending => {
+            let wait = async {
+                tokio::time::timeout(timeout, checkout)
+                    .await
+                    .unwrap_or(Err(PoolError::Timeout(TimeoutType::Wait)))
+            };
+            observe::timed(observe::acquire_span(PG), wait).await
+        }
     };
     match got {
         Ok(obj) => {

@@ -75,6 +75,11 @@ impl SqliteDatabase {
     /// Fails with [`ErrorKind::Config`] for invalid settings and
     /// [`ErrorKind::UnknownDatabase`] when the file cannot be opened.
     pub async fn connect(config: &SqliteConfig) -> Result<Self> {
+        let span = observe::connect_span(DatabaseType::Sqlite, &config.target());
+        observe::timed(span, Self::open(config)).await
+    }
+
+    async fn open(config: &SqliteConfig) -> Result<Self> {
         config.validate()?;
 
         let config = config.clone();

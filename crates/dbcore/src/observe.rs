@@ -43,6 +43,48 @@ pub fn transaction_span(system: DatabaseType, options: &TxOptions) -> tracing::S
     )
 }
 
+/// A `db.connect` span: opening a pool and its first connection, retries included.
+/// `target` describes where to (never a password).
+pub fn connect_span(system: DatabaseType, target: &str) -> tracing::Span {
+    tracing::debug_span!(
+        "db.connect",
+        db.system = system.as_str(),
+        target = target,
+        elapsed_ms = Empty,
+        error = Empty,
+    )
+}
+
+/// A `db.acquire` span, for a checkout that has to wait for a connection (one that
+/// finds an idle connection gets none).
+pub fn acquire_span(system: DatabaseType) -> tracing::Span {
+    tracing::debug_span!(
+        "db.acquire",
+        db.system = system.as_str(),
+        elapsed_ms = Empty,
+        error = Empty,
+    )
+}
+
+/// Runs `fut` inside `span` and records `elapsed_ms`, and `error` if it fails
+/// (for [`connect_span`] and [`acquire_span`]).
+pub async fn timed<T, E, F>(span: tracing::Span, fut: F) -> std::result::Result<T, E>
+where
+    E: std::fmt::Display,
+    F: Future<Output = std::result::Result<T, E>>,
+{
+    if span.is_disabled() {
+        return fut.await;
+    }
+    let started = Instant::now();
+    let out = fut.instrument(span.clone()).await;
+    span.record("elapsed_ms", millis(started.elapsed()));
+    if let Err(e) = &out {
+        span.record("error", tracing::field::display(e));
+    }
+    out
+}
+
 /// Records how a transaction ended: `commit`, `rollback`, `dropped`, `timeout` or
 /// `failed`.
 pub fn record_outcome(span: &tracing::Span, outcome: &'static str) {
