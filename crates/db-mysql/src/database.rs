@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     health: Mutex<Option<HealthMonitor>>,
     version: String,
     max_allowed_packet: usize,
+    /// What the start-up check of the pool settings against the server's limits found.
+    limit_warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for MySqlDatabase {
@@ -189,7 +191,11 @@ impl MySqlDatabase {
             );
             opened = open_pool(config, &counters, setup, None, options).await;
         }
-        let (pool, opts, version, max_allowed_packet) = opened?;
+        let (pool, opts, facts) = opened?;
+        let limit_warnings = crate::limits::warnings(config, &facts.limits);
+        for warning in &limit_warnings {
+            tracing::warn!(target: "db_mysql", "{warning}");
+        }
         let shared = Arc::new(Shared {
             counters,
             opts,
@@ -207,8 +213,9 @@ impl MySqlDatabase {
                 cache: SqlCache::new(),
                 closed: AtomicBool::new(false),
                 health: Mutex::new(None),
-                version,
-                max_allowed_packet,
+                version: facts.version,
+                max_allowed_packet: facts.max_allowed_packet,
+                limit_warnings,
             }),
         };
         db.start_health_monitor();
@@ -276,7 +283,7 @@ async fn open_pool(
     setup: String,
     ssl: Option<SslOpts>,
     options: &ConnectOptions,
-) -> Result<(Pool, Opts, String, usize)> {
+) -> Result<(Pool, Opts, ServerFacts)> {
     let opts = native_opts(config, counters, setup, ssl);
     let pool = Pool::new(opts.clone());
     let timeout = config.timeout;
@@ -288,7 +295,7 @@ async fn open_pool(
     )
     .await;
     match first {
-        Ok((version, max_allowed_packet)) => Ok((pool, opts, version, max_allowed_packet)),
+        Ok(facts) => Ok((pool, opts, facts)),
         Err(e) => {
             let _ = tokio::time::timeout(Duration::from_secs(1), pool.disconnect()).await;
             Err(e)
@@ -298,7 +305,14 @@ async fn open_pool(
 
 /// One connection attempt: a pooled connection within `timeout`, and what the layer
 /// needs to know about the server.
-async fn first_contact(pool: &Pool, timeout: Duration) -> Result<(String, usize)> {
+/// What the driver learns about the server at connect.
+struct ServerFacts {
+    version: String,
+    max_allowed_packet: usize,
+    limits: crate::limits::ServerLimits,
+}
+
+async fn first_contact(pool: &Pool, timeout: Duration) -> Result<ServerFacts> {
     let mut conn = match tokio::time::timeout(timeout, pool.get_conn()).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return Err(map_connect_error(e)),
@@ -309,12 +323,23 @@ async fn first_contact(pool: &Pool, timeout: Duration) -> Result<(String, usize)
             });
         }
     };
-    let row: Option<(String, u64)> = conn
-        .query_first("SELECT VERSION(), @@max_allowed_packet")
+    let row: Option<(String, u64, u64, u64)> = conn
+        .query_first("SELECT VERSION(), @@max_allowed_packet, @@wait_timeout, @@max_connections")
         .await
         .map_err(map_connect_error)?;
-    let (version, packet) = row.unwrap_or_default();
-    Ok((version, usize::try_from(packet).unwrap_or(usize::MAX)))
+    let (version, packet, wait_timeout, max_connections) = row.unwrap_or_default();
+    Ok(ServerFacts {
+        version,
+        max_allowed_packet: usize::try_from(packet).unwrap_or(usize::MAX),
+        limits: crate::limits::ServerLimits {
+            wait_timeout: Duration::from_secs(wait_timeout),
+            max_connections: if max_connections == 0 {
+                u64::MAX
+            } else {
+                max_connections
+            },
+        },
+    })
 }
 
 impl Inner {
@@ -542,6 +567,10 @@ impl Database for MySqlDatabase {
 
     fn last_health_check(&self) -> Option<HealthCheck> {
         self.inner.health.lock().ok()?.as_ref()?.last()
+    }
+
+    fn limit_warnings(&self) -> &[String] {
+        &self.inner.limit_warnings
     }
 
     fn stats(&self) -> PoolStats {

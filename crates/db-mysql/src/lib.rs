@@ -5,6 +5,7 @@ mod conn;
 mod database;
 mod driver;
 mod error;
+mod limits;
 mod stats;
 mod tls;
 mod transaction;

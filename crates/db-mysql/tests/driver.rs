@@ -822,3 +822,41 @@ async fn bytes_parameters_are_sent_as_strings() {
     db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
     db.close(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_settings_are_checked_against_the_server_limits() {
+    let db = connect(2).await;
+    let row = db
+        .query_one("SELECT @@wait_timeout, @@max_connections", &[])
+        .await
+        .unwrap();
+    let wait_timeout: i64 = row.get(0).unwrap();
+    let max_connections: i64 = row.get(1).unwrap();
+    // The defaults (idle connections retired after a minute) fit a server that keeps
+    // idle sessions for longer than that.
+    if wait_timeout > 300 {
+        assert!(db.limit_warnings().is_empty(), "{:?}", db.limit_warnings());
+    }
+    db.close(Duration::from_secs(5)).await.unwrap();
+
+    // Idle connections kept for ever, and more of them than the server accepts.
+    let too_many = u32::try_from(max_connections + 1).unwrap();
+    let db = MySqlDatabase::connect(
+        &base_config()
+            .with_max_open_conns(too_many)
+            .with_max_idle_conns(2)
+            .with_conn_max_idle_time(Duration::ZERO)
+            .with_conn_max_lifetime(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    let warnings = db.limit_warnings();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&format!("database.mysql.maxOpenConns is {too_many}")),
+        "{warnings:?}"
+    );
+    assert!(warnings[1].contains("wait_timeout"), "{warnings:?}");
+    assert!(warnings[1].contains("connMaxIdleTime"), "{warnings:?}");
+    db.close(Duration::from_secs(5)).await.unwrap();
+}

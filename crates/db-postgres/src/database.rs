@@ -50,8 +50,10 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     health: Mutex<Option<HealthMonitor>>,
     reaper: Mutex<Option<tokio::task::AbortHandle>>,
-    /// The checkout deadlines (wait and create bounded by `timeout`).
+    /// The checkout deadlines (creation bounded by `timeout`; waits by the layer).
     timeouts: deadpool_postgres::Timeouts,
+    /// What the start-up check of the pool settings against the server's limits found.
+    limit_warnings: Vec<String>,
 }
 
 impl Drop for Inner {
@@ -113,6 +115,16 @@ impl PgDatabase {
             |event| options.hooks().report_retry(event),
         )
         .await?;
+        let limit_warnings = match crate::limits::read(&first).await {
+            Ok(limits) => crate::limits::warnings(config, &limits),
+            Err(e) => {
+                tracing::debug!(target: "db_postgres", error = %e, "could not read the server's limits");
+                Vec::new()
+            }
+        };
+        for warning in &limit_warnings {
+            tracing::warn!(target: "db_postgres", "{warning}");
+        }
         // Back into the pool, with its idle clock started.
         let (claim, _) = shared.claim();
         drop(PooledConn::new(
@@ -134,6 +146,7 @@ impl PgDatabase {
                 closed: AtomicBool::new(false),
                 health: Mutex::new(None),
                 reaper: Mutex::new(reaper),
+                limit_warnings,
                 timeouts: conn::checkout_timeouts(config.timeout),
             }),
         };
@@ -410,6 +423,10 @@ impl Database for PgDatabase {
 
     fn last_health_check(&self) -> Option<HealthCheck> {
         self.inner.health.lock().ok()?.as_ref()?.last()
+    }
+
+    fn limit_warnings(&self) -> &[String] {
+        &self.inner.limit_warnings
     }
 
     fn stats(&self) -> PoolStats {

@@ -7,6 +7,7 @@ mod database;
 mod driver;
 mod error;
 mod exec;
+mod limits;
 mod tls;
 mod transaction;
 mod value;

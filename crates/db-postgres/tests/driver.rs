@@ -1146,3 +1146,47 @@ async fn binary_copy_aborted_mid_stream_leaves_nothing_behind() {
     db.close(Duration::from_secs(5)).await.unwrap();
     schema.drop_now().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_settings_are_checked_against_the_server_limits() {
+    let admin = PgDatabase::connect(&base_config().with_max_open_conns(2).with_max_idle_conns(2))
+        .await
+        .unwrap();
+    let limits = admin
+        .query_one(
+            "SELECT current_setting('max_connections')::bigint \
+               - current_setting('superuser_reserved_connections')::bigint",
+            &[],
+        )
+        .await
+        .unwrap();
+    let usable: i64 = limits.get(0).unwrap();
+    assert!(
+        admin.limit_warnings().is_empty(),
+        "{:?}",
+        admin.limit_warnings()
+    );
+    admin.close(Duration::from_secs(5)).await.unwrap();
+
+    // More connections than the server accepts: connecting works (the pool opens them
+    // lazily) and the check names the field and both numbers.
+    let too_many = u32::try_from(usable + 1).unwrap();
+    let db = PgDatabase::connect(
+        &base_config()
+            .with_max_open_conns(too_many)
+            .with_max_idle_conns(2),
+    )
+    .await
+    .unwrap();
+    let warnings = db.limit_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&format!("database.postgres.maxOpenConns is {too_many}")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[0].contains(&format!("accepts {usable}")),
+        "{warnings:?}"
+    );
+    db.close(Duration::from_secs(5)).await.unwrap();
+}

@@ -43,6 +43,14 @@ pub trait Database: Executor {
     /// Current pool statistics.
     fn stats(&self) -> PoolStats;
 
+    /// What the start-up check of the pool settings against the server's limits found
+    /// (e.g. `maxOpenConns` above what the server accepts, or idle connections kept
+    /// longer than the server keeps idle sessions); also logged at WARN when connecting.
+    /// Empty when the settings fit or the backend has no such limits.
+    fn limit_warnings(&self) -> &[String] {
+        &[]
+    }
+
     /// Closes the pool gracefully: stops handing out connections, waits up to `grace`
     /// for the ones in use to come back, then closes every connection and stops
     /// background tasks. Calling it again is a no-op.

@@ -91,6 +91,7 @@ async fn check(cli: &Cli) -> Outcome {
     }
     .await;
     let stats = db.stats();
+    let warnings = db.limit_warnings().to_vec();
     close(db).await;
     let (latency, version) = result.map_err(fail)?;
     let cfg = &loaded.config;
@@ -102,6 +103,7 @@ async fn check(cli: &Cli) -> Outcome {
             "server_version": version,
             "latency_ms": latency.as_secs_f64() * 1000.0,
             "stats": stats,
+            "warnings": warnings,
         });
         println!("{obj}");
     } else {
@@ -111,6 +113,9 @@ async fn check(cli: &Cli) -> Outcome {
         println!("  server version:  {version}");
         println!("  ping latency:    {}", output::millis(latency));
         println!("  pool:            {}", output::stats_line(&stats));
+        for warning in &warnings {
+            println!("warning: {warning}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

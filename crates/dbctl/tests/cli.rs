@@ -120,6 +120,11 @@ fn check_json() {
     assert_eq!(v["type"], "sqlite");
     assert_eq!(v["target"], ":memory:");
     assert!(v["server_version"].as_str().unwrap().contains("SQLite"));
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!([]),
+        "SQLite has no server limits to check"
+    );
     assert!(v["latency_ms"].as_f64().unwrap() >= 0.0);
     assert!(v["stats"]["max_open"].as_u64().unwrap() >= 1);
 }
