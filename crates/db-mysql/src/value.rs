@@ -210,7 +210,7 @@ impl Decoder {
             My::Int(i) => Value::Int(i),
             My::UInt(u) => Value::Int(unsigned(u)?),
             // Through the shortest decimal form, so FLOAT 0.1 reads as 0.1, not 0.100000001.
-            My::Float(f) => Value::Float(f.to_string().parse().unwrap_or(f64::from(f))),
+            My::Float(f) => Value::from_f32(f),
             My::Double(d) => Value::Float(d),
             My::Bytes(b) => self.bytes(b, kind)?,
             My::Date(y, mo, d, h, mi, s, us) => {

@@ -358,7 +358,7 @@ fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
         Type::INT4 => Value::Int(get::<i32>(ty, raw)?.into()),
         Type::INT8 => Value::Int(get(ty, raw)?),
         Type::OID => Value::Int(get::<u32>(ty, raw)?.into()),
-        Type::FLOAT4 => Value::Float(get::<f32>(ty, raw)?.into()),
+        Type::FLOAT4 => Value::from_f32(get::<f32>(ty, raw)?),
         Type::FLOAT8 => Value::Float(get(ty, raw)?),
         Type::NUMERIC => Value::Text(numeric_text(raw)?),
         Type::BYTEA => Value::Bytes(raw.to_vec()),

@@ -1190,3 +1190,19 @@ async fn pool_settings_are_checked_against_the_server_limits() {
     );
     db.close(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_reads_as_its_shortest_decimal_like_mysql_float() {
+    let db = PgDatabase::connect(&base_config().with_max_open_conns(1).with_max_idle_conns(1))
+        .await
+        .unwrap();
+    let row = db
+        .query_one("SELECT 0.1::real, 2.5::real, 'NaN'::real, 0.1::float8", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<f64>(0).unwrap(), 0.1);
+    assert_eq!(row.get::<f64>(1).unwrap(), 2.5);
+    assert!(row.get::<f64>(2).unwrap().is_nan());
+    assert_eq!(row.get::<f64>(3).unwrap(), 0.1);
+    db.close(Duration::from_secs(5)).await.unwrap();
+}

@@ -43,6 +43,19 @@ pub enum Value {
 }
 
 impl Value {
+    /// A single-precision column value (PostgreSQL `real`, MySQL `FLOAT`) as a
+    /// [`Value::Float`]: the `f64` nearest to the shortest decimal that identifies the
+    /// `f32`, i.e. what SQL clients display. A stored `0.1` reads as `0.1`, not as the
+    /// exact widening `0.10000000149011612`; NaN and the infinities pass unchanged.
+    pub fn from_f32(f: f32) -> Value {
+        let widened = if f.is_finite() {
+            f.to_string().parse().unwrap_or(f64::from(f))
+        } else {
+            f64::from(f)
+        };
+        Value::Float(widened)
+    }
+
     /// The name of this value's kind, used in decode errors (`integer`, `text`, ...).
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -534,6 +547,17 @@ mod chrono_impls {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn single_precision_reads_as_its_shortest_decimal() {
+        assert_eq!(Value::from_f32(0.1), Value::Float(0.1));
+        assert_eq!(Value::from_f32(-3.25), Value::Float(-3.25));
+        assert_eq!(Value::from_f32(16_777_217.0), Value::Float(16_777_216.0));
+        assert_eq!(Value::from_f32(f32::MAX), Value::Float(3.402_823_5e38));
+        assert_eq!(Value::from_f32(f32::INFINITY), Value::Float(f64::INFINITY));
+        assert!(matches!(Value::from_f32(f32::NAN), Value::Float(f) if f.is_nan()));
+    }
+
     use super::*;
 
     #[test]
