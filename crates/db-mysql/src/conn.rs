@@ -43,7 +43,8 @@ pub(crate) struct Shared {
     /// The result decoder (column names and kinds) last built per statement, keyed by the
     /// address of its cached [`PreparedSql`]; checked against the columns of every result
     /// before use (an address may be reused, a table may change), rebuilt when it differs.
-    pub(crate) decoders: StdMutex<HashMap<usize, Arc<Decoder>>>,
+    pub(crate) decoders:
+        StdMutex<HashMap<usize, Arc<Decoder>, std::hash::BuildHasherDefault<dbcore::FastHasher>>>,
 }
 
 /// Entries of [`Shared::decoders`] before it is emptied.
@@ -295,23 +296,23 @@ fn changes_session(sql: &PreparedSql) -> bool {
     ) {
         return true;
     }
-    // No allocation and one quick pass: this runs for every statement.
+    // No allocation, and only the `_` and `:` bytes are looked at (found with memchr):
+    // this runs for every statement.
     let text = sql.sql.as_bytes();
-    ((leading == "CREATE" || leading == "DROP") && contains_ignore_case(text, b"TEMPORARY"))
-        || calls_get_lock(text)
-        || sql.sql.contains(":=")
-}
-
-/// Whether `GET_LOCK` occurs in `text` (any case): each `_` is looked at, not every
-/// position.
-fn calls_get_lock(text: &[u8]) -> bool {
-    text.iter().enumerate().any(|(i, &b)| {
-        b == b'_'
-            && i >= 3
-            && text[i - 3..i].eq_ignore_ascii_case(b"GET")
-            && text
-                .get(i + 1..i + 5)
-                .is_some_and(|w| w.eq_ignore_ascii_case(b"LOCK"))
+    if (leading == "CREATE" || leading == "DROP") && contains_ignore_case(text, b"TEMPORARY") {
+        return true;
+    }
+    memchr::memchr2_iter(b'_', b':', text).any(|i| match text[i] {
+        // `GET_LOCK(`: a named lock belongs to the session.
+        b'_' => {
+            i >= 3
+                && text[i - 3..i].eq_ignore_ascii_case(b"GET")
+                && text
+                    .get(i + 1..i + 5)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"LOCK"))
+        }
+        // `@v := ...`: assigns a user variable.
+        _ => text.get(i + 1) == Some(&b'='),
     })
 }
 

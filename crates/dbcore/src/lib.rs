@@ -28,7 +28,7 @@ pub use driver::{ConnectOptions, Driver, RetryHook};
 pub use error::{BoxError, ConfigErrors, ConfigProblem, DatabaseError, Error, ErrorKind, Result};
 pub use executor::{Executor, optional_row, single_row};
 pub use health::{HealthCheck, HealthMonitor};
-pub use placeholder::{PlaceholderStyle, PreparedSql, SqlCache, prepare_sql};
+pub use placeholder::{FastHasher, PlaceholderStyle, PreparedSql, SqlCache, prepare_sql};
 pub use retry::{RetryEvent, RetryPolicy, retry_connect};
 pub use row::{ColumnIndex, Columns, Row};
 pub use stats::{HealthReport, PoolStats};

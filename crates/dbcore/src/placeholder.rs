@@ -794,16 +794,17 @@ const DEFAULT_CACHE_CAPACITY: usize = 1024;
 /// usually generated, e.g. multi-row inserts, and rarely repeats).
 const MAX_CACHED_SQL_LEN: usize = 64 * 1024;
 
-type CacheMap = HashMap<Box<str>, Arc<PreparedSql>, BuildHasherDefault<SqlHasher>>;
+type CacheMap = HashMap<Box<str>, Arc<PreparedSql>, BuildHasherDefault<FastHasher>>;
 
-/// The cache's key hasher: a multiply-rotate hash (FxHash's mixing step) over 8-byte
-/// words, several times cheaper than the default SipHash on SQL text. Its keys are the
-/// application's own statements and the map is bounded by the cache capacity, so
-/// SipHash's resistance to crafted collisions buys nothing here.
+/// A multiply-rotate hash (FxHash's mixing step) over 8-byte words, several times
+/// cheaper than the default SipHash. For caches whose keys the application controls
+/// (its SQL text, addresses of prepared statements) and whose size is bounded, where
+/// SipHash's resistance to crafted collisions buys nothing: the SQL cache here, and
+/// drivers' per-statement caches (`HashMap<K, V, BuildHasherDefault<FastHasher>>`).
 #[derive(Debug, Default, Clone, Copy)]
-struct SqlHasher(u64);
+pub struct FastHasher(u64);
 
-impl SqlHasher {
+impl FastHasher {
     const K: u64 = 0x517c_c1b7_2722_0a95;
 
     fn mix(&mut self, word: u64) {
@@ -811,7 +812,7 @@ impl SqlHasher {
     }
 }
 
-impl Hasher for SqlHasher {
+impl Hasher for FastHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for chunk in &mut chunks {
