@@ -29,20 +29,15 @@ pub(crate) fn warnings(config: &MySqlConfig, limits: &ServerLimits) -> Vec<Strin
             config.max_open_conns, limits.max_connections
         ));
     }
-    let pool_idle = [config.conn_max_idle_time, config.conn_max_lifetime]
-        .into_iter()
-        .filter(|d| !d.is_zero())
-        .min();
-    if !limits.wait_timeout.is_zero() && pool_idle.is_none_or(|d| d >= limits.wait_timeout) {
-        out.push(format!(
-            "the server closes connections idle for {:?} (wait_timeout), but the pool keeps \
-             idle connections for {}: a connection the server closed fails the next statement \
-             on it (\"server has gone away\"); set database.mysql.connMaxIdleTime below {:?}",
-            limits.wait_timeout,
-            pool_idle.map_or_else(|| "ever".to_owned(), |d| format!("up to {d:?}")),
-            limits.wait_timeout
-        ));
-    }
+    out.extend(dbcore::limits::idle_outlives_server(
+        limits.wait_timeout,
+        "wait_timeout",
+        "connections",
+        " (\"server has gone away\")",
+        "database.mysql.connMaxIdleTime",
+        config.conn_max_idle_time,
+        config.conn_max_lifetime,
+    ));
     out
 }
 

@@ -195,15 +195,7 @@ impl TxCore {
 
     async fn finish(&self, commit: bool) -> Result<()> {
         let result = self.finish_inner(commit).await;
-        observe::record_outcome(
-            &self.span,
-            match (&result, commit) {
-                (Ok(()), true) => "commit",
-                (Ok(()), false) => "rollback",
-                (Err(e), _) if e.kind() == dbcore::ErrorKind::Timeout => "timeout",
-                (Err(_), _) => "failed",
-            },
-        );
+        observe::record_end(&self.span, commit, &result);
         result
     }
 

@@ -54,19 +54,15 @@ pub(crate) fn warnings(config: &PostgresConfig, limits: &ServerLimits) -> Vec<St
         ));
     }
     if let Some(server_idle) = limits.idle_session_timeout {
-        let pool_idle = [config.conn_max_idle_time, config.conn_max_lifetime]
-            .into_iter()
-            .filter(|d| !d.is_zero())
-            .min();
-        if pool_idle.is_none_or(|d| d >= server_idle) {
-            out.push(format!(
-                "the server closes sessions idle for {server_idle:?} (idle_session_timeout), \
-                 but the pool keeps idle connections for {}: a connection the server closed \
-                 fails the next statement on it; set database.postgres.connMaxIdleTime below \
-                 {server_idle:?}",
-                pool_idle.map_or_else(|| "ever".to_owned(), |d| format!("up to {d:?}"))
-            ));
-        }
+        out.extend(dbcore::limits::idle_outlives_server(
+            server_idle,
+            "idle_session_timeout",
+            "sessions",
+            "",
+            "database.postgres.connMaxIdleTime",
+            config.conn_max_idle_time,
+            config.conn_max_lifetime,
+        ));
     }
     out
 }

@@ -184,15 +184,7 @@ impl TxCore {
     /// Ends the transaction and hands the connection back (or discards it).
     async fn finish(&mut self, commit: bool) -> Result<()> {
         let result = self.end(commit).await;
-        observe::record_outcome(
-            &self.span,
-            match (&result, commit) {
-                (Ok(()), true) => "commit",
-                (Ok(()), false) => "rollback",
-                (Err(e), _) if e.kind() == ErrorKind::Timeout => "timeout",
-                (Err(_), _) => "failed",
-            },
-        );
+        observe::record_end(&self.span, commit, &result);
         if let Some(conn) = self.conn.take() {
             let ended = match &result {
                 Ok(()) => true,

@@ -328,14 +328,7 @@ fn serve_transaction(
             }
             Ok(TxCommand::Finish { commit, reply }) => {
                 let result = finish(&mut conn, commit);
-                dbcore::observe::record_outcome(
-                    &span,
-                    match (&result, commit) {
-                        (Ok(()), true) => "commit",
-                        (Ok(()), false) => "rollback",
-                        (Err(_), _) => "failed",
-                    },
-                );
+                dbcore::observe::record_end(&span, commit, &result);
                 drop(conn); // back to the pool before the caller hears the outcome
                 if let Some(reply) = reply {
                     let _ = reply.send(result.map(|()| Output::Unit));

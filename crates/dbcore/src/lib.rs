@@ -9,6 +9,7 @@ mod driver;
 mod error;
 mod executor;
 mod health;
+pub mod limits;
 pub mod observe;
 mod placeholder;
 mod retry;

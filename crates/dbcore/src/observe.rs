@@ -91,6 +91,20 @@ pub fn record_outcome(span: &tracing::Span, outcome: &'static str) {
     span.record("outcome", outcome);
 }
 
+/// Records the outcome of ending a transaction with `COMMIT` (`commit`) or `ROLLBACK`:
+/// `commit` / `rollback` when it succeeded, `timeout` or `failed` when not.
+pub fn record_end(span: &tracing::Span, commit: bool, result: &Result<()>) {
+    record_outcome(
+        span,
+        match (result, commit) {
+            (Ok(()), true) => "commit",
+            (Ok(()), false) => "rollback",
+            (Err(e), _) if e.kind() == crate::ErrorKind::Timeout => "timeout",
+            (Err(_), _) => "failed",
+        },
+    );
+}
+
 /// Records a finished statement on its span (`elapsed_ms`, and `db.rows` or `error`)
 /// and logs it at WARN when it took [`SLOW_STATEMENT`] or longer.
 pub fn finish_statement(
