@@ -99,52 +99,11 @@ async fn collect_rows(
     Ok(rows)
 }
 
-/// Slots in the per-thread cache of column-name lists.
-const COLUMN_SLOTS: usize = 16;
-
-thread_local! {
-    /// Recently built column-name lists, keyed by the address of the shared
-    /// [`PreparedSql`] they were built for (direct-mapped). A hit is only used when its
-    /// names equal the statement's, so a reused address or changed table is harmless.
-    static COLUMNS: std::cell::RefCell<[Option<(usize, Columns)>; COLUMN_SLOTS]> =
-        const { std::cell::RefCell::new([const { None }; COLUMN_SLOTS]) };
-}
-
-/// The result's column names, shared by its rows (and, through the cache, by later
-/// results of the same statement: no allocation per query).
+/// The result's column names, shared by its rows (and with later results of the same
+/// statement: no allocation per query).
 fn column_names(sql: &PreparedSql, stmt: &Statement) -> Columns {
-    let key = std::ptr::from_ref(sql) as usize;
-    let slot = (key >> 4) % COLUMN_SLOTS;
     let columns = stmt.columns();
-    let same = |cached: &Columns| {
-        cached.len() == columns.len()
-            && cached
-                .iter()
-                .zip(columns)
-                .all(|(a, b)| a.as_str() == b.name())
-    };
-    COLUMNS.with(|cache| {
-        let Ok(mut cache) = cache.try_borrow_mut() else {
-            return build_column_names(stmt);
-        };
-        if let Some((k, cached)) = &cache[slot]
-            && *k == key
-            && same(cached)
-        {
-            return Arc::clone(cached);
-        }
-        let built = build_column_names(stmt);
-        cache[slot] = Some((key, Arc::clone(&built)));
-        built
-    })
-}
-
-fn build_column_names(stmt: &Statement) -> Columns {
-    stmt.columns()
-        .iter()
-        .map(|c| c.name().to_owned())
-        .collect::<Vec<_>>()
-        .into()
+    dbcore::shared_columns(sql, columns.len(), |i| columns[i].name())
 }
 
 fn convert_row(columns: &Columns, row: &tokio_postgres::Row) -> Result<Row> {

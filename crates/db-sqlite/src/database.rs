@@ -312,7 +312,7 @@ fn inline_query(
         return Ok(None);
     }
     exec::bind(&mut stmt, params)?;
-    exec::query_prepared(&mut stmt).map(Some)
+    exec::query_prepared(sql, &mut stmt).map(Some)
 }
 
 /// Looks up (or rewrites and caches) `sql` and checks it is one statement, not

@@ -179,13 +179,16 @@ pub(crate) fn execute(conn: &Connection, sql: &PreparedSql, params: &[Value]) ->
 pub(crate) fn query(conn: &Connection, sql: &PreparedSql, params: &[Value]) -> Result<Vec<Row>> {
     let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
     bind(&mut stmt, params)?;
-    query_prepared(&mut stmt)
+    query_prepared(sql, &mut stmt)
 }
 
 /// Runs an already bound statement and collects its rows.
-pub(crate) fn query_prepared(stmt: &mut rusqlite::Statement<'_>) -> Result<Vec<Row>> {
+pub(crate) fn query_prepared(
+    sql: &PreparedSql,
+    stmt: &mut rusqlite::Statement<'_>,
+) -> Result<Vec<Row>> {
     let mut out = Vec::new();
-    for_each(stmt, |row| {
+    for_each(sql, stmt, |row| {
         out.push(row);
         Ok(true)
     })?;
@@ -194,15 +197,11 @@ pub(crate) fn query_prepared(stmt: &mut rusqlite::Statement<'_>) -> Result<Vec<R
 
 /// Steps a bound statement, handing each row to `f` until it returns `false`.
 fn for_each(
+    sql: &PreparedSql,
     stmt: &mut rusqlite::Statement<'_>,
     mut f: impl FnMut(Row) -> Result<bool>,
 ) -> Result<u64> {
-    let columns: Columns = stmt
-        .column_names()
-        .into_iter()
-        .map(str::to_owned)
-        .collect::<Vec<_>>()
-        .into();
+    let columns = column_names(sql, stmt);
     let width = columns.len();
     let mut rows = stmt.raw_query();
     let mut n = 0;
@@ -220,6 +219,13 @@ fn for_each(
     Ok(n)
 }
 
+/// The statement's column names, shared with earlier results of the same statement.
+fn column_names(sql: &PreparedSql, stmt: &rusqlite::Statement<'_>) -> Columns {
+    dbcore::shared_columns(sql, stmt.column_count(), |i| {
+        stmt.column_name(i).unwrap_or_default()
+    })
+}
+
 /// Rows per chunk sent by a streaming query.
 const STREAM_CHUNK: usize = 256;
 
@@ -233,7 +239,7 @@ fn stream(
     bind(&mut stmt, params)?;
     let mut buf = Vec::with_capacity(STREAM_CHUNK);
     let mut receiver_gone = false;
-    let n = for_each(&mut stmt, |row| {
+    let n = for_each(sql, &mut stmt, |row| {
         buf.push(row);
         if buf.len() == STREAM_CHUNK {
             let full = std::mem::replace(&mut buf, Vec::with_capacity(STREAM_CHUNK));

@@ -132,6 +132,63 @@ impl Row {
     }
 }
 
+/// Slots in each thread's cache of column-name lists.
+const COLUMN_SLOTS: usize = 16;
+
+thread_local! {
+    /// Recently built column-name lists, keyed by the address of the shared
+    /// [`PreparedSql`](crate::PreparedSql) they were built for (direct-mapped). A hit is
+    /// only used when its names equal the statement's, so a reused address or a changed
+    /// table is harmless.
+    static COLUMNS: std::cell::RefCell<[Option<(usize, Columns)>; COLUMN_SLOTS]> =
+        const { std::cell::RefCell::new([const { None }; COLUMN_SLOTS]) };
+}
+
+/// The column-name list for a result of `statement` with `len` columns named by
+/// `name(i)`, shared with earlier results of the same statement on this thread, so a
+/// repeated query allocates no names.
+///
+/// Drivers call this once per result; the names are compared with the cached list on
+/// every call, so a statement whose columns changed (a table altered between two runs)
+/// gets a fresh list.
+///
+/// ```
+/// use dbcore::{PlaceholderStyle, prepare_sql, shared_columns};
+///
+/// let sql = prepare_sql("SELECT id, name FROM t", PlaceholderStyle::Dollar).unwrap();
+/// let names = ["id", "name"];
+/// let first = shared_columns(&sql, names.len(), |i| names[i]);
+/// let again = shared_columns(&sql, names.len(), |i| names[i]);
+/// assert!(std::sync::Arc::ptr_eq(&first, &again));
+/// assert_eq!(&*again, ["id".to_string(), "name".to_string()]);
+/// ```
+pub fn shared_columns<'n>(
+    statement: &crate::PreparedSql,
+    len: usize,
+    mut name: impl FnMut(usize) -> &'n str,
+) -> Columns {
+    let key = std::ptr::from_ref(statement) as usize;
+    let slot = (key >> 4) % COLUMN_SLOTS;
+    let build = |name: &mut dyn FnMut(usize) -> &'n str| -> Columns {
+        (0..len).map(|i| name(i).to_owned()).collect()
+    };
+    COLUMNS.with(|cache| {
+        let Ok(mut cache) = cache.try_borrow_mut() else {
+            return build(&mut name);
+        };
+        if let Some((k, cached)) = &cache[slot]
+            && *k == key
+            && cached.len() == len
+            && cached.iter().enumerate().all(|(i, c)| c == name(i))
+        {
+            return Arc::clone(cached);
+        }
+        let built = build(&mut name);
+        cache[slot] = Some((key, Arc::clone(&built)));
+        built
+    })
+}
+
 impl fmt::Debug for Row {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut map = f.debug_map();
@@ -151,6 +208,24 @@ mod tests {
             vec!["id".to_owned(), "Name".to_owned()].into(),
             vec![Value::Int(7), Value::Text("x".into())],
         )
+    }
+
+    #[test]
+    fn shared_columns_follow_a_changed_statement() {
+        let sql = crate::prepare_sql("SELECT * FROM t", crate::PlaceholderStyle::Dollar)
+            .expect("valid SQL");
+        let before = ["id", "name"];
+        let first = shared_columns(&sql, 2, |i| before[i]);
+        assert!(Arc::ptr_eq(&first, &shared_columns(&sql, 2, |i| before[i])));
+        // The table gained a column, then one was renamed: never the stale list.
+        let added = ["id", "name", "score"];
+        let grown = shared_columns(&sql, 3, |i| added[i]);
+        assert_eq!(&*grown, ["id", "name", "score"].map(String::from));
+        let renamed = ["id", "title", "score"];
+        assert_eq!(
+            &*shared_columns(&sql, 3, |i| renamed[i]),
+            ["id", "title", "score"].map(String::from)
+        );
     }
 
     #[test]
