@@ -15,14 +15,14 @@ use dbcore::{
 };
 use futures_util::FutureExt;
 use rusqlite::Connection;
-use tokio::sync::oneshot;
 
 use crate::error::map_error;
-use crate::exec::{self, Op, Output};
+use crate::exec::{self, Op, Output, Params};
 use crate::manager::{Conn, DeadlineGuard, Manager, ManagerCounters, Target};
+use crate::reply::{self, Answer};
 use crate::stats::{Counters, EventHandler};
 use crate::transaction::SqliteTransaction;
-use crate::worker::{self, Claim, Job, Live, LiveParts, Pool, Ticket, WorkerContext};
+use crate::worker::{self, Job, Live, LiveParts, Pool, Ticket, WorkerContext};
 
 /// How long a read may run on the calling async thread before it is interrupted and
 /// handed to a worker thread instead.
@@ -151,7 +151,6 @@ impl SqliteDatabase {
     /// A ticket for a job queued now.
     fn ticket(&self) -> Ticket {
         Ticket {
-            claim: Claim::default(),
             enqueued: Instant::now(),
             must_wait: !self.inner.counters.any_worker_idle(),
         }
@@ -159,11 +158,11 @@ impl SqliteDatabase {
 
     /// Waits for a queued job's outcome. If no worker has started the job by the pool
     /// deadline, the job is withdrawn and the caller gets [`Error::PoolTimeout`].
-    async fn outcome<T>(&self, claim: Claim, mut rx: oneshot::Receiver<Result<T>>) -> Result<T> {
+    async fn outcome<T>(&self, mut rx: Answer<Result<T>>) -> Result<T> {
         let timeout = self.inner.config.timeout;
         match tokio::time::timeout(timeout, &mut rx).await {
             Ok(outcome) => outcome.map_err(|_| Error::PoolClosed)?,
-            Err(_) if claim.take() => {
+            Err(_) if rx.withdraw() => {
                 self.inner.counters.record_wait(timeout);
                 self.inner.counters.record_timeout();
                 Err(Error::PoolTimeout(timeout))
@@ -185,10 +184,9 @@ impl SqliteDatabase {
     async fn run(&self, op: Op) -> Result<Output> {
         let _active = ActiveGuard::enter(&self.inner.active);
         let ticket = self.ticket();
-        let claim = ticket.claim.clone();
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = reply::channel();
         self.send(Job::Run { op, reply, ticket })?;
-        self.outcome(claim, rx).await
+        self.outcome(rx).await
     }
 
     /// Runs a read-only query on the calling thread if a connection is idle and the
@@ -271,7 +269,7 @@ impl SqliteDatabase {
         }
         self.run(Op::Query {
             sql: prepared,
-            params: params.to_vec(),
+            params: Params::from(params),
         })
         .await?
         .rows()
@@ -414,7 +412,7 @@ impl Executor for SqliteDatabase {
         let prepared = self.prepare(sql, params.len())?;
         self.run(Op::Execute {
             sql: prepared,
-            params: params.to_vec(),
+            params: Params::from(params),
         })
         .await?
         .count()
@@ -450,10 +448,9 @@ impl Executor for SqliteDatabase {
         let _active = ActiveGuard::enter(&self.inner.active);
         let (op, rows) = exec::stream_op(prepared, params);
         let ticket = self.ticket();
-        let claim = ticket.claim.clone();
-        let (reply, done) = oneshot::channel();
+        let (reply, done) = reply::channel();
         self.send(Job::Run { op, reply, ticket })?;
-        exec::drain_stream(rows, self.outcome(claim, done).map(Ok), f).await
+        exec::drain_stream(rows, self.outcome(done).map(Ok), f).await
     }
 
     async fn insert_many(
@@ -482,14 +479,13 @@ impl Database for SqliteDatabase {
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
         let _active = ActiveGuard::enter(&self.inner.active);
         let ticket = self.ticket();
-        let claim = ticket.claim.clone();
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = reply::channel();
         self.send(Job::Begin {
             options: options.clone(),
             reply,
             ticket,
         })?;
-        let channel = self.outcome(claim, rx).await?;
+        let channel = self.outcome(rx).await?;
         Ok(Box::new(SqliteTransaction::new(
             Arc::clone(&self.inner),
             channel,

@@ -10,24 +10,29 @@ use rusqlite::Connection;
 use crate::error::map_error;
 use crate::value::{Param, read_value};
 
+/// A statement's parameters, carried to the worker thread. Up to four are stored in
+/// the job itself: no allocation, and no extra cache miss on the worker, for the usual
+/// short statement.
+pub(crate) type Params = smallvec::SmallVec<[Value; 4]>;
+
 /// One unit of work for a connection.
 #[derive(Debug)]
 pub(crate) enum Op {
     /// One statement; returns rows affected.
     Execute {
         sql: Arc<PreparedSql>,
-        params: Vec<Value>,
+        params: Params,
     },
     /// One query; returns its rows.
     Query {
         sql: Arc<PreparedSql>,
-        params: Vec<Value>,
+        params: Params,
     },
     /// One query whose rows are sent in chunks as they are read; returns the row count.
     /// Stops early when the receiver is dropped.
     Stream {
         sql: Arc<PreparedSql>,
-        params: Vec<Value>,
+        params: Params,
         chunks: tokio::sync::mpsc::Sender<Vec<Row>>,
     },
     /// A script of statements without parameters.
@@ -303,7 +308,7 @@ pub(crate) fn stream_op(
     (
         Op::Stream {
             sql,
-            params: params.to_vec(),
+            params: Params::from(params),
             chunks,
         },
         rx,
@@ -314,9 +319,7 @@ pub(crate) fn stream_op(
 /// early (an error from `f`) drops the receiver, which stops the statement.
 pub(crate) async fn drain_stream(
     mut rows: tokio::sync::mpsc::Receiver<Vec<Row>>,
-    done: impl std::future::Future<
-        Output = Result<Result<Output>, tokio::sync::oneshot::error::RecvError>,
-    >,
+    done: impl std::future::Future<Output = Result<Result<Output>, crate::reply::Closed>>,
     f: &mut (dyn FnMut(Row) -> Result<()> + Send),
 ) -> Result<u64> {
     let mut seen = 0;

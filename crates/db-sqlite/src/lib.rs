@@ -6,6 +6,7 @@ mod driver;
 mod error;
 mod exec;
 mod manager;
+mod reply;
 mod stats;
 mod transaction;
 mod value;

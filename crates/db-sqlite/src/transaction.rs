@@ -7,15 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::database::{Inner, bulk_insert_sql, prepare};
+use crate::exec::{self, Op, Output, Params};
+use crate::reply::{self, Answer};
+use crate::worker::{TxChannel, TxCommand};
 use async_trait::async_trait;
 use dbcore::{
     DatabaseType, Error, ErrorKind, Executor, Result, Row, Transaction, TxOptions, Value,
 };
-use tokio::sync::oneshot;
-
-use crate::database::{Inner, bulk_insert_sql, prepare};
-use crate::exec::{self, Op, Output};
-use crate::worker::{TxChannel, TxCommand};
 use futures_util::FutureExt;
 
 /// State shared by a transaction and its savepoints.
@@ -83,7 +82,7 @@ impl TxCore {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    async fn wait(&self, rx: oneshot::Receiver<Result<Output>>) -> Result<Output> {
+    async fn wait(&self, rx: Answer<Result<Output>>) -> Result<Output> {
         let result = match self.deadline {
             None => rx.await.map_err(|_| Self::lost())?,
             Some(deadline) => match tokio::time::timeout_at(deadline.into(), rx).await {
@@ -107,7 +106,7 @@ impl TxCore {
         if self.aborted.load(Ordering::Acquire) {
             return Err(self.timeout_error());
         }
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = reply::channel();
         self.channel
             .commands
             .send(TxCommand::Run {
@@ -123,7 +122,7 @@ impl TxCore {
         if self.aborted.load(Ordering::Acquire) {
             return Err(self.timeout_error());
         }
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = reply::channel();
         self.channel
             .commands
             .send(TxCommand::Control {
@@ -138,7 +137,7 @@ impl TxCore {
         let sql = prepare(&self.db.cache, sql, params.len())?;
         self.run(Op::Execute {
             sql,
-            params: params.to_vec(),
+            params: Params::from(params),
         })
         .await?
         .count()
@@ -148,7 +147,7 @@ impl TxCore {
         let sql = prepare(&self.db.cache, sql, params.len())?;
         self.run(Op::Query {
             sql,
-            params: params.to_vec(),
+            params: Params::from(params),
         })
         .await?
         .rows()
@@ -173,7 +172,7 @@ impl TxCore {
         }
         let prepared = prepare(&self.db.cache, sql, params.len())?;
         let (op, rows) = exec::stream_op(prepared, params);
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = reply::channel();
         self.channel
             .commands
             .send(TxCommand::Run {
@@ -216,7 +215,7 @@ impl TxCore {
                 Ok(())
             };
         }
-        let (reply, rx) = oneshot::channel();
+        let (reply, rx) = reply::channel();
         self.channel
             .commands
             .send(TxCommand::Finish {

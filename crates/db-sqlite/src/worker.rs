@@ -4,18 +4,17 @@
 //! the transaction's private channel until it commits, rolls back or is dropped.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use dbcore::{Error, Result, TxOptions};
 use rusqlite::InterruptHandle;
-use tokio::sync::oneshot;
 
 use crate::error::map_error;
 use crate::exec::{self, Op, Output};
 use crate::manager::{Conn, DeadlineGuard, Manager};
+use crate::reply::Reply;
 use crate::stats::Counters;
 
 pub(crate) type Pool = r2d2::Pool<Manager>;
@@ -30,32 +29,19 @@ pub(crate) struct LiveParts {
     pub(crate) jobs: Sender<Job>,
 }
 
-/// Who got to a queued job first: a worker starting it, or its caller giving up at the
-/// pool deadline. Exactly one of them takes it, so a job the caller reported as timed
-/// out never runs.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Claim(Arc<AtomicBool>);
-
-impl Claim {
-    /// Takes the job; `false` if the other side already has.
-    pub(crate) fn take(&self) -> bool {
-        !self.0.swap(true, Ordering::AcqRel)
-    }
-}
-
 /// Work for any free worker. Jobs queue in one shared MPMC queue, so a busy worker
 /// goes straight on to the next job without sleeping.
 pub(crate) enum Job {
     /// Run one operation on any connection.
     Run {
         op: Op,
-        reply: oneshot::Sender<Result<Output>>,
+        reply: Reply<Result<Output>>,
         ticket: Ticket,
     },
     /// Start a transaction and serve it until it ends.
     Begin {
         options: TxOptions,
-        reply: oneshot::Sender<Result<TxChannel>>,
+        reply: Reply<Result<TxChannel>>,
         ticket: Ticket,
     },
 }
@@ -63,7 +49,6 @@ pub(crate) enum Job {
 /// Queueing facts about a job.
 #[derive(Debug)]
 pub(crate) struct Ticket {
-    pub(crate) claim: Claim,
     pub(crate) enqueued: Instant,
     /// No worker was idle when the job was queued: it waits for a connection.
     pub(crate) must_wait: bool,
@@ -80,17 +65,17 @@ pub(crate) enum TxCommand {
     Run {
         op: Op,
         deadline: Option<Instant>,
-        reply: oneshot::Sender<Result<Output>>,
+        reply: Reply<Result<Output>>,
     },
     /// Run SQL that controls the transaction (savepoints), replying when done.
     Control {
         sql: String,
-        reply: Option<oneshot::Sender<Result<Output>>>,
+        reply: Option<Reply<Result<Output>>>,
     },
     /// End the transaction.
     Finish {
         commit: bool,
-        reply: Option<oneshot::Sender<Result<Output>>>,
+        reply: Option<Reply<Result<Output>>>,
     },
 }
 
@@ -120,8 +105,8 @@ pub(crate) fn spawn_workers(
 }
 
 /// Whether the worker should run a job: its caller still waits and has not given up.
-fn start(ctx: &WorkerContext, ticket: &Ticket, caller_gone: bool) -> bool {
-    if caller_gone || !ticket.claim.take() {
+fn start<T>(ctx: &WorkerContext, ticket: &Ticket, reply: &Reply<T>) -> bool {
+    if !reply.start() {
         return false;
     }
     if ticket.must_wait {
@@ -151,7 +136,7 @@ fn worker_loop(ctx: WorkerContext) {
         };
         match job {
             Job::Run { op, reply, ticket } => {
-                if !start(&ctx, &ticket, reply.is_closed()) {
+                if !start(&ctx, &ticket, &reply) {
                     continue;
                 }
                 let conn = match held.take() {
@@ -185,7 +170,7 @@ fn worker_loop(ctx: WorkerContext) {
                 reply,
                 ticket,
             } => {
-                if !start(&ctx, &ticket, reply.is_closed()) {
+                if !start(&ctx, &ticket, &reply) {
                     continue;
                 }
                 let conn = match held.take() {
@@ -263,11 +248,7 @@ fn begin_sql(options: &TxOptions) -> &'static str {
     }
 }
 
-fn serve_transaction(
-    mut conn: Pooled,
-    options: TxOptions,
-    reply: oneshot::Sender<Result<TxChannel>>,
-) {
+fn serve_transaction(mut conn: Pooled, options: TxOptions, reply: Reply<Result<TxChannel>>) {
     let span = dbcore::observe::transaction_span(dbcore::DatabaseType::Sqlite, &options);
     let _entered = span.enter();
     let deadline = options.timeout.map(|t| Instant::now() + t);
@@ -294,7 +275,7 @@ fn serve_transaction(
         commands: tx,
         interrupt: Arc::new(conn.conn.get_interrupt_handle()),
     };
-    if reply.send(Ok(channel)).is_err() {
+    if !reply.send(Ok(channel)) {
         // The caller was cancelled while BEGIN ran: undo it before the connection is reused.
         let _ = finish(&mut conn, false);
         return;
