@@ -36,7 +36,8 @@ impl<D: Database + 'static, A: BulkAdmin> AsyncOps for LayerOps<D, A> {
 
     async fn point_select(&self, id: i64) -> BenchResult<()> {
         let row = self.db.query_one(SELECT_SQL, &params![id]).await?;
-        let decoded: (i64, String, f64) = (row.get(0_usize)?, row.get(1_usize)?, row.get(2_usize)?);
+        // Moves the values out, as the raw drivers' typed reads build them directly.
+        let decoded: (i64, String, f64) = row.decode()?;
         black_box(decoded);
         Ok(())
     }

@@ -276,11 +276,35 @@ impl PgDatabase {
     /// The rows of one query on a pooled connection (the body of every query method,
     /// without a boxed future per call).
     async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        traced(None, PG, "query", sql, rows_returned, async {
-            let prepared = self.prepare(sql, params.len())?;
-            on_conn!(self, client => exec::query(client, &prepared, params))
-        })
-        .await
+        match observe::statement_span(None, PG, "query", sql) {
+            None => self.run_query(sql, params).await,
+            // Boxed: the traced path would otherwise double the size of every call's
+            // future, traced or not.
+            Some(span) => {
+                let run = self.run_query(sql, params);
+                Box::pin(observe::traced_in(
+                    span,
+                    PG,
+                    "query",
+                    sql,
+                    rows_returned,
+                    run,
+                ))
+                .await
+            }
+        }
+    }
+
+    /// `execute` without its span.
+    async fn run_execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let prepared = self.prepare(sql, params.len())?;
+        on_conn!(self, client => exec::execute(client, &prepared, params))
+    }
+
+    /// `query_rows` without its span.
+    async fn run_query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let prepared = self.prepare(sql, params.len())?;
+        on_conn!(self, client => exec::query(client, &prepared, params))
     }
 
     /// `execute_batch` without its span.
@@ -327,11 +351,22 @@ impl Executor for PgDatabase {
     }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        traced(None, PG, "execute", sql, rows_affected, async {
-            let prepared = self.prepare(sql, params.len())?;
-            on_conn!(self, client => exec::execute(client, &prepared, params))
-        })
-        .await
+        match observe::statement_span(None, PG, "execute", sql) {
+            None => self.run_execute(sql, params).await,
+            // Boxed, as in `query_rows`.
+            Some(span) => {
+                let run = self.run_execute(sql, params);
+                Box::pin(observe::traced_in(
+                    span,
+                    PG,
+                    "execute",
+                    sql,
+                    rows_affected,
+                    run,
+                ))
+                .await
+            }
+        }
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {

@@ -272,9 +272,12 @@ fn float_text(f: f64) -> String {
     }
 }
 
+/// Bound parameters: up to eight stay on the stack (no allocation per statement).
+pub(crate) type Bound<'a> = smallvec::SmallVec<[Param<'a>; 8]>;
+
 /// Converts every parameter for a statement whose parameter types are `types`.
 /// The count has been checked before.
-pub(crate) fn bind_all<'a>(params: &'a [Value], types: &[Type]) -> Result<Vec<Param<'a>>, Error> {
+pub(crate) fn bind_all<'a>(params: &'a [Value], types: &[Type]) -> Result<Bound<'a>, Error> {
     if params.len() != types.len() {
         return Err(Error::Parameter {
             position: "count".into(),

@@ -134,11 +134,33 @@ pub fn finish_statement(
     }
 }
 
-/// Runs one statement's future inside a `db.query` span (a child of `parent`, or of
-/// the current span), then records it with [`finish_statement`]. `rows` says how many
-/// rows an outcome stands for (`None` when that is not meaningful).
-pub async fn traced<T, F>(
+/// The `db.query` span for one statement (a child of `parent`, or of the current
+/// span), or `None` when nobody listens: no DEBUG spans and no slow-statement WARN.
+///
+/// Drivers check this first on their hot paths: with `None` they run the statement's
+/// future directly, without a wrapper future around it (each level of wrapping moves
+/// the whole statement future once more) and without timing; with a span they run it
+/// through [`traced_in`].
+pub fn statement_span(
     parent: Option<&tracing::Span>,
+    system: DatabaseType,
+    operation: &'static str,
+    statement: &str,
+) -> Option<tracing::Span> {
+    let span = match parent {
+        Some(parent) => parent.in_scope(|| query_span(system, operation, statement)),
+        None => query_span(system, operation, statement),
+    };
+    let listening =
+        !span.is_disabled() || tracing::enabled!(target: "dbcore::slow", tracing::Level::WARN);
+    listening.then_some(span)
+}
+
+/// Runs one statement's future inside `span` (from [`statement_span`]), then records
+/// it with [`finish_statement`]. `rows` says how many rows an outcome stands for
+/// (`None` when that is not meaningful).
+pub async fn traced_in<T, F>(
+    span: tracing::Span,
     system: DatabaseType,
     operation: &'static str,
     statement: &str,
@@ -148,17 +170,6 @@ pub async fn traced<T, F>(
 where
     F: Future<Output = Result<T>>,
 {
-    let span = match parent {
-        Some(parent) => parent.in_scope(|| query_span(system, operation, statement)),
-        None => query_span(system, operation, statement),
-    };
-    // With nobody listening (no DEBUG spans, no slow-statement WARN) there is nothing
-    // to time or record.
-    let listening =
-        !span.is_disabled() || tracing::enabled!(target: "dbcore::slow", tracing::Level::WARN);
-    if !listening {
-        return fut.await;
-    }
     let started = Instant::now();
     let out = fut.instrument(span.clone()).await;
     let outcome = match &out {
@@ -174,6 +185,28 @@ where
         outcome,
     );
     out
+}
+
+/// Runs one statement's future inside a `db.query` span (a child of `parent`, or of
+/// the current span), then records it with [`finish_statement`]: [`statement_span`]
+/// and [`traced_in`] in one call, for paths where one more wrapper future does not
+/// matter.
+pub async fn traced<T, F>(
+    parent: Option<&tracing::Span>,
+    system: DatabaseType,
+    operation: &'static str,
+    statement: &str,
+    rows: impl FnOnce(&T) -> Option<u64>,
+    fut: F,
+) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    match statement_span(parent, system, operation, statement) {
+        // With nobody listening there is nothing to time or record.
+        None => fut.await,
+        Some(span) => traced_in(span, system, operation, statement, rows, fut).await,
+    }
 }
 
 /// `db.rows` of a query: the rows it returned (for [`traced`]).

@@ -130,7 +130,101 @@ impl Row {
             message: e.to_string(),
         })
     }
+
+    /// Moves a column's value out as `T`, by index or name, leaving NULL in its place:
+    /// text and bytes are handed over, not copied as [`Row::get`] does.
+    ///
+    /// ```
+    /// use dbcore::{Row, Value};
+    ///
+    /// let mut row = Row::new(vec!["name".to_string()].into(), vec![Value::Text("Ada".into())]);
+    /// let name: String = row.take("name").unwrap();
+    /// assert_eq!(name, "Ada");
+    /// assert_eq!(row.value(0).unwrap(), &Value::Null);
+    /// ```
+    pub fn take<T: FromValue>(&mut self, column: impl ColumnIndex) -> Result<T> {
+        let i = column.index_in(&self.columns)?;
+        let value = std::mem::replace(&mut self.values[i], Value::Null);
+        T::from_owned_value(value).map_err(|e| Error::Decode {
+            column: self.columns[i].clone(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Converts the whole row, consuming it: into a tuple with one element per column
+    /// (values moved, not copied), or any other [`FromRow`] type.
+    ///
+    /// ```
+    /// use dbcore::{Row, Value};
+    ///
+    /// let row = Row::new(
+    ///     vec!["id".to_string(), "name".to_string()].into(),
+    ///     vec![Value::Int(7), Value::Text("Ada".into())],
+    /// );
+    /// let (id, name): (i64, String) = row.decode().unwrap();
+    /// assert_eq!((id, name.as_str()), (7, "Ada"));
+    /// ```
+    pub fn decode<T: FromRow>(self) -> Result<T> {
+        T::from_row(self)
+    }
 }
+
+/// A type a whole [`Row`] converts into with [`Row::decode`]. Implemented for tuples of
+/// up to twelve [`FromValue`] types, read by position; the row must have exactly as many
+/// columns as the tuple has elements.
+pub trait FromRow: Sized {
+    /// Converts `row`, or says which column did not fit.
+    fn from_row(row: Row) -> Result<Self>;
+}
+
+impl FromRow for Row {
+    fn from_row(row: Row) -> Result<Self> {
+        Ok(row)
+    }
+}
+
+macro_rules! tuple_from_row {
+    ($n:expr; $($t:ident),+) => {
+        impl<$($t: FromValue),+> FromRow for ($($t,)+) {
+            fn from_row(row: Row) -> Result<Self> {
+                if row.values.len() != $n {
+                    return Err(Error::Decode {
+                        column: format!("#{}", row.values.len().min($n)),
+                        message: format!(
+                            "the row has {} column(s) but the tuple has {} element(s)",
+                            row.values.len(),
+                            $n
+                        ),
+                    });
+                }
+                let Row { columns, values } = row;
+                let mut values = values.into_iter().enumerate();
+                Ok(($(
+                    {
+                        let (i, v) = values.next().ok_or_else(|| Error::Internal("row shorter than checked".into()))?;
+                        $t::from_owned_value(v).map_err(|e| Error::Decode {
+                            column: columns[i].clone(),
+                            message: e.to_string(),
+                        })?
+                    },
+                )+))
+            }
+        }
+    };
+}
+
+tuple_from_row!(1; A);
+tuple_from_row!(2; A, B);
+tuple_from_row!(3; A, B, C);
+tuple_from_row!(4; A, B, C, D);
+tuple_from_row!(5; A, B, C, D, E);
+tuple_from_row!(6; A, B, C, D, E, F);
+tuple_from_row!(7; A, B, C, D, E, F, G);
+tuple_from_row!(8; A, B, C, D, E, F, G, H);
+tuple_from_row!(9; A, B, C, D, E, F, G, H, I);
+tuple_from_row!(10; A, B, C, D, E, F, G, H, I, J);
+tuple_from_row!(11; A, B, C, D, E, F, G, H, I, J, K);
+tuple_from_row!(12; A, B, C, D, E, F, G, H, I, J, K, L);
 
 /// Slots in each thread's cache of column-name lists.
 const COLUMN_SLOTS: usize = 16;
@@ -208,6 +302,33 @@ mod tests {
             vec!["id".to_owned(), "Name".to_owned()].into(),
             vec![Value::Int(7), Value::Text("x".into())],
         )
+    }
+
+    #[test]
+    fn decode_moves_values_into_a_tuple_and_names_a_bad_column() {
+        let (id, name): (i64, Option<String>) = row().decode().expect("fits");
+        assert_eq!((id, name.as_deref()), (7, Some("x")));
+
+        let err = row()
+            .decode::<(i64, i64)>()
+            .expect_err("text is not an integer");
+        assert_eq!(err.kind(), crate::ErrorKind::Decode);
+        assert!(err.to_string().starts_with("column Name:"), "{err}");
+
+        let err = row().decode::<(i64,)>().expect_err("one column too many");
+        assert!(
+            err.to_string()
+                .contains("the row has 2 column(s) but the tuple has 1 element(s)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn take_leaves_null_behind() {
+        let mut r = row();
+        let name: String = r.take("name").expect("text");
+        assert_eq!(name, "x");
+        assert_eq!(r.get::<Option<String>>(1).expect("null now"), None);
     }
 
     #[test]
