@@ -32,7 +32,8 @@ impl AsyncOps for LayerOps {
             .query_opt(SELECT_SQL, &[Value::Int(id)])
             .await?
             .ok_or_else(|| format!("bench_items row {id} not found"))?;
-        let decoded: (i64, String, f64) = (row.get(0_usize)?, row.get(1_usize)?, row.get(2_usize)?);
+        // Moves the values out, as rusqlite's typed reads build them directly.
+        let decoded: (i64, String, f64) = row.decode()?;
         black_box(decoded);
         Ok(())
     }

@@ -445,17 +445,47 @@ impl MySqlDatabase {
     /// The rows of one query on a pooled connection (the body of every query method,
     /// without a boxed future per call).
     async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        traced(None, MYSQL, "query", sql, rows_returned, async {
-            let prepared = self.inner.prepare(sql, params.len())?;
-            Ok(self
-                .run(Op::Query {
-                    sql: &prepared,
-                    params,
-                })
-                .await?
-                .rows())
-        })
-        .await
+        match observe::statement_span(None, MYSQL, "query", sql) {
+            None => self.run_query(sql, params).await,
+            // Boxed: the traced path would otherwise double the size of every call's
+            // future, traced or not.
+            Some(span) => {
+                let run = self.run_query(sql, params);
+                Box::pin(observe::traced_in(
+                    span,
+                    MYSQL,
+                    "query",
+                    sql,
+                    rows_returned,
+                    run,
+                ))
+                .await
+            }
+        }
+    }
+
+    /// `query_rows` without its span.
+    async fn run_query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let prepared = self.inner.prepare(sql, params.len())?;
+        Ok(self
+            .run(Op::Query {
+                sql: &prepared,
+                params,
+            })
+            .await?
+            .rows())
+    }
+
+    /// `execute` without its span.
+    async fn run_execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let prepared = self.inner.prepare(sql, params.len())?;
+        Ok(self
+            .run(Op::Execute {
+                sql: &prepared,
+                params,
+            })
+            .await?
+            .count())
     }
 }
 
@@ -466,17 +496,22 @@ impl Executor for MySqlDatabase {
     }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        traced(None, MYSQL, "execute", sql, rows_affected, async {
-            let prepared = self.inner.prepare(sql, params.len())?;
-            Ok(self
-                .run(Op::Execute {
-                    sql: &prepared,
-                    params,
-                })
-                .await?
-                .count())
-        })
-        .await
+        match observe::statement_span(None, MYSQL, "execute", sql) {
+            None => self.run_execute(sql, params).await,
+            // Boxed, as in `query_rows`.
+            Some(span) => {
+                let run = self.run_execute(sql, params);
+                Box::pin(observe::traced_in(
+                    span,
+                    MYSQL,
+                    "execute",
+                    sql,
+                    rows_affected,
+                    run,
+                ))
+                .await
+            }
+        }
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {

@@ -151,8 +151,7 @@ impl SqliteDatabase {
     /// A ticket for a job queued now.
     fn ticket(&self) -> Ticket {
         Ticket {
-            enqueued: Instant::now(),
-            must_wait: !self.inner.counters.any_worker_idle(),
+            waits_since: (!self.inner.counters.any_worker_idle()).then(Instant::now),
         }
     }
 
@@ -205,35 +204,31 @@ impl SqliteDatabase {
             c.broken = true;
             return None;
         }
-        let span = observe::query_span(DatabaseType::Sqlite, "query", sql.sql.as_str());
+        let span = observe::statement_span(None, DatabaseType::Sqlite, "query", &sql.sql);
         let started = Instant::now();
         let result = {
-            let _entered = span.enter();
+            let _entered = span.as_ref().map(tracing::Span::enter);
             let _deadline = DeadlineGuard::set(Some(started + INLINE_BUDGET));
             inline_query(&c.conn, sql, params)
         };
         // Recorded only when the inline run is the answer; a query handed on to a worker
         // gets the worker's span as well.
-        match &result {
-            Ok(Some(rows)) => observe::finish_statement(
-                &span,
-                DatabaseType::Sqlite,
-                "query",
-                &sql.sql,
-                started.elapsed(),
-                Ok(Some(rows.len() as u64)),
-            ),
-            Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Busy) => {
+        if let Some(span) = &span {
+            let outcome = match &result {
+                Ok(Some(rows)) => Some(Ok(Some(rows.len() as u64))),
+                Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Busy) => Some(Err(e)),
+                _ => None,
+            };
+            if let Some(outcome) = outcome {
                 observe::finish_statement(
-                    &span,
+                    span,
                     DatabaseType::Sqlite,
                     "query",
                     &sql.sql,
                     started.elapsed(),
-                    Err(e),
+                    outcome,
                 );
             }
-            _ => {}
         }
         if c.conn.busy_timeout(self.inner.config.timeout).is_err() {
             c.broken = true;

@@ -99,10 +99,13 @@ impl Op {
     }
 }
 
-/// Runs `op` on `conn` inside a `db.query` span, and warns about slow statements.
+/// Runs `op` on `conn` inside a `db.query` span, and warns about slow statements
+/// (neither, and no timing, when nobody listens).
 pub(crate) fn run(conn: &Connection, op: Op) -> Result<Output> {
     let (name, statement) = (op.name(), op.statement());
-    let span = observe::query_span(DatabaseType::Sqlite, name, statement);
+    let Some(span) = observe::statement_span(None, DatabaseType::Sqlite, name, statement) else {
+        return run_op(conn, &op);
+    };
     let _entered = span.enter();
     let started = std::time::Instant::now();
     let result = run_op(conn, &op);

@@ -49,9 +49,9 @@ pub(crate) enum Job {
 /// Queueing facts about a job.
 #[derive(Debug)]
 pub(crate) struct Ticket {
-    pub(crate) enqueued: Instant,
-    /// No worker was idle when the job was queued: it waits for a connection.
-    pub(crate) must_wait: bool,
+    /// When the job was queued, if no worker was idle then: it waits for a connection
+    /// (counted in the pool's wait statistics).
+    pub(crate) waits_since: Option<Instant>,
 }
 
 /// The async side's handle on a pinned worker.
@@ -109,8 +109,8 @@ fn start<T>(ctx: &WorkerContext, ticket: &Ticket, reply: &Reply<T>) -> bool {
     if !reply.start() {
         return false;
     }
-    if ticket.must_wait {
-        ctx.counters.record_wait(ticket.enqueued.elapsed());
+    if let Some(since) = ticket.waits_since {
+        ctx.counters.record_wait(since.elapsed());
     }
     true
 }
