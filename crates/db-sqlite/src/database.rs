@@ -17,7 +17,7 @@ use futures_util::FutureExt;
 use rusqlite::Connection;
 
 use crate::error::map_error;
-use crate::exec::{self, Op, Output, Params};
+use crate::exec::{self, Op, Output, Params, Rows, Shape};
 use crate::manager::{Conn, DeadlineGuard, Manager, ManagerCounters, Target};
 use crate::reply::{self, Answer};
 use crate::stats::{Counters, EventHandler};
@@ -191,7 +191,12 @@ impl SqliteDatabase {
     /// Runs a read-only query on the calling thread if a connection is idle and the
     /// statement finishes within the inline budget without waiting for a lock.
     /// `None` means "use a worker".
-    fn try_inline(&self, sql: &PreparedSql, params: &[Value]) -> Option<Result<Vec<Row>>> {
+    fn try_inline(
+        &self,
+        sql: &PreparedSql,
+        params: &[Value],
+        shape: Shape,
+    ) -> Option<Result<Rows>> {
         if self.inner.closed.load(Ordering::Acquire) {
             return None;
         }
@@ -209,13 +214,13 @@ impl SqliteDatabase {
         let result = {
             let _entered = span.as_ref().map(tracing::Span::enter);
             let _deadline = DeadlineGuard::set(Some(started + INLINE_BUDGET));
-            inline_query(&c.conn, sql, params)
+            inline_query(&c.conn, sql, params, shape)
         };
         // Recorded only when the inline run is the answer; a query handed on to a worker
         // gets the worker's span as well.
         if let Some(span) = &span {
             let outcome = match &result {
-                Ok(Some(rows)) => Some(Ok(Some(rows.len() as u64))),
+                Ok(Some(rows)) => Some(Ok(Some(rows.count()))),
                 Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Busy) => Some(Err(e)),
                 _ => None,
             };
@@ -241,7 +246,7 @@ impl SqliteDatabase {
         }
     }
 
-    async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    async fn query_rows(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Rows> {
         let prepared = self.prepare(sql, params.len())?;
         let readable = matches!(
             prepared.leading_keyword.as_deref(),
@@ -254,7 +259,7 @@ impl SqliteDatabase {
             // file locks.
             let active = ActiveGuard::enter(&self.inner.active);
             if active.others() == 0
-                && let Some(result) = self.try_inline(&prepared, params)
+                && let Some(result) = self.try_inline(&prepared, params, shape)
             {
                 drop(active);
                 // Let other tasks run now and then: inline queries never return Pending.
@@ -265,6 +270,7 @@ impl SqliteDatabase {
         self.run(Op::Query {
             sql: prepared,
             params: Params::from(params),
+            shape,
         })
         .await?
         .rows()
@@ -299,13 +305,14 @@ fn inline_query(
     conn: &Connection,
     sql: &PreparedSql,
     params: &[Value],
-) -> Result<Option<Vec<Row>>> {
+    shape: Shape,
+) -> Result<Option<Rows>> {
     let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
     if !stmt.readonly() {
         return Ok(None);
     }
     exec::bind(&mut stmt, params)?;
-    exec::query_prepared(sql, &mut stmt).map(Some)
+    exec::query_prepared(sql, &mut stmt, shape).map(Some)
 }
 
 /// Looks up (or rewrites and caches) `sql` and checks it is one statement, not
@@ -414,15 +421,17 @@ impl Executor for SqliteDatabase {
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        self.query_rows(sql, params).await
+        Ok(self.query_rows(sql, params, Shape::All).await?.all())
     }
 
     async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
-        dbcore::single_row(self.query_rows(sql, params).await?)
+        self.query_rows(sql, params, Shape::AtMostOne).await?.one()
     }
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        dbcore::optional_row(self.query_rows(sql, params).await?)
+        self.query_rows(sql, params, Shape::AtMostOne)
+            .await?
+            .at_most_one()
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
@@ -490,7 +499,7 @@ impl Database for SqliteDatabase {
 
     async fn ping(&self) -> Result<Duration> {
         let started = Instant::now();
-        self.query_rows("SELECT 1", &[]).await?;
+        self.query_rows("SELECT 1", &[], Shape::All).await?;
         Ok(started.elapsed())
     }
 

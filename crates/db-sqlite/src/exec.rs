@@ -15,6 +15,54 @@ use crate::value::{Param, read_value};
 /// short statement.
 pub(crate) type Params = smallvec::SmallVec<[Value; 4]>;
 
+/// How many rows the caller of a query wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Every row (`query`).
+    All,
+    /// At most one (`query_one`, `query_opt`): no list is built, and a second row is
+    /// [`Error::TooManyRows`].
+    AtMostOne,
+}
+
+/// The rows a query read, in the [`Shape`] asked for.
+#[derive(Debug)]
+pub(crate) enum Rows {
+    All(Vec<Row>),
+    One(Option<Row>),
+}
+
+impl Rows {
+    /// How many rows were read.
+    pub(crate) fn count(&self) -> u64 {
+        match self {
+            Rows::All(rows) => rows.len() as u64,
+            Rows::One(row) => u64::from(row.is_some()),
+        }
+    }
+
+    /// Every row.
+    pub(crate) fn all(self) -> Vec<Row> {
+        match self {
+            Rows::All(rows) => rows,
+            Rows::One(row) => row.into_iter().collect(),
+        }
+    }
+
+    /// The row, if any (more than one was refused while reading).
+    pub(crate) fn at_most_one(self) -> Result<Option<Row>> {
+        match self {
+            Rows::All(rows) => dbcore::optional_row(rows),
+            Rows::One(row) => Ok(row),
+        }
+    }
+
+    /// Exactly one row.
+    pub(crate) fn one(self) -> Result<Row> {
+        self.at_most_one()?.ok_or(Error::RowNotFound)
+    }
+}
+
 /// One unit of work for a connection.
 #[derive(Debug)]
 pub(crate) enum Op {
@@ -23,10 +71,11 @@ pub(crate) enum Op {
         sql: Arc<PreparedSql>,
         params: Params,
     },
-    /// One query; returns its rows.
+    /// One query; returns its rows in `shape`.
     Query {
         sql: Arc<PreparedSql>,
         params: Params,
+        shape: Shape,
     },
     /// One query whose rows are sent in chunks as they are read; returns the row count.
     /// Stops early when the receiver is dropped.
@@ -51,7 +100,7 @@ pub(crate) enum Op {
 #[derive(Debug)]
 pub(crate) enum Output {
     Count(u64),
-    Rows(Vec<Row>),
+    Rows(Rows),
     Unit,
 }
 
@@ -63,7 +112,7 @@ impl Output {
         }
     }
 
-    pub(crate) fn rows(self) -> Result<Vec<Row>> {
+    pub(crate) fn rows(self) -> Result<Rows> {
         match self {
             Output::Rows(r) => Ok(r),
             other => Err(unexpected(other)),
@@ -111,7 +160,7 @@ pub(crate) fn run(conn: &Connection, op: Op) -> Result<Output> {
     let result = run_op(conn, &op);
     let outcome = match &result {
         Ok(Output::Count(n)) => Ok(Some(*n)),
-        Ok(Output::Rows(rows)) => Ok(Some(rows.len() as u64)),
+        Ok(Output::Rows(rows)) => Ok(Some(rows.count())),
         Ok(Output::Unit) => Ok(None),
         Err(e) => Err(e),
     };
@@ -129,7 +178,7 @@ pub(crate) fn run(conn: &Connection, op: Op) -> Result<Output> {
 fn run_op(conn: &Connection, op: &Op) -> Result<Output> {
     match op {
         Op::Execute { sql, params } => execute(conn, sql, params).map(Output::Count),
-        Op::Query { sql, params } => query(conn, sql, params).map(Output::Rows),
+        Op::Query { sql, params, shape } => query(conn, sql, params, *shape).map(Output::Rows),
         Op::Stream {
             sql,
             params,
@@ -184,23 +233,44 @@ pub(crate) fn execute(conn: &Connection, sql: &PreparedSql, params: &[Value]) ->
     })
 }
 
-pub(crate) fn query(conn: &Connection, sql: &PreparedSql, params: &[Value]) -> Result<Vec<Row>> {
+pub(crate) fn query(
+    conn: &Connection,
+    sql: &PreparedSql,
+    params: &[Value],
+    shape: Shape,
+) -> Result<Rows> {
     let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
     bind(&mut stmt, params)?;
-    query_prepared(sql, &mut stmt)
+    query_prepared(sql, &mut stmt, shape)
 }
 
-/// Runs an already bound statement and collects its rows.
+/// Runs an already bound statement and collects its rows in `shape`.
 pub(crate) fn query_prepared(
     sql: &PreparedSql,
     stmt: &mut rusqlite::Statement<'_>,
-) -> Result<Vec<Row>> {
-    let mut out = Vec::new();
-    for_each(sql, stmt, |row| {
-        out.push(row);
-        Ok(true)
-    })?;
-    Ok(out)
+    shape: Shape,
+) -> Result<Rows> {
+    match shape {
+        Shape::All => {
+            let mut out = Vec::new();
+            for_each(sql, stmt, |row| {
+                out.push(row);
+                Ok(true)
+            })?;
+            Ok(Rows::All(out))
+        }
+        Shape::AtMostOne => {
+            let mut first = None;
+            for_each(sql, stmt, |row| {
+                if first.is_some() {
+                    return Err(Error::TooManyRows);
+                }
+                first = Some(row);
+                Ok(true)
+            })?;
+            Ok(Rows::One(first))
+        }
+    }
 }
 
 /// Steps a bound statement, handing each row to `f` until it returns `false`.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::database::{Inner, bulk_insert_sql, prepare};
-use crate::exec::{self, Op, Output, Params};
+use crate::exec::{self, Op, Output, Params, Rows, Shape};
 use crate::reply::{self, Answer};
 use crate::worker::{TxChannel, TxCommand};
 use async_trait::async_trait;
@@ -143,11 +143,12 @@ impl TxCore {
         .count()
     }
 
-    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    async fn query(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Rows> {
         let sql = prepare(&self.db.cache, sql, params.len())?;
         self.run(Op::Query {
             sql,
             params: Params::from(params),
+            shape,
         })
         .await?
         .rows()
@@ -343,7 +344,18 @@ impl Executor for SqliteTransaction<'_> {
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        self.core.query(sql, params).await
+        Ok(self.core.query(sql, params, Shape::All).await?.all())
+    }
+
+    async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        self.core.query(sql, params, Shape::AtMostOne).await?.one()
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        self.core
+            .query(sql, params, Shape::AtMostOne)
+            .await?
+            .at_most_one()
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

@@ -421,3 +421,74 @@ async fn with_transaction_retry_reruns_retryable_failures_only() {
     assert_eq!(err.kind(), ErrorKind::Syntax);
     assert_eq!(attempts.load(Ordering::SeqCst), 1);
 }
+
+/// `query_one` / `query_opt` read at most one row without building a list, on every
+/// path: inline, on a worker (another operation is in progress), and in a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_row_queries_refuse_a_second_row_on_every_path() {
+    let cfg = file_config("single-row");
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    db.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1), (2);")
+        .await
+        .unwrap();
+    let check = |label: &'static str| {
+        move |one: db_sqlite::Result<db_sqlite::Row>,
+              two: db_sqlite::Result<db_sqlite::Row>,
+              none: db_sqlite::Result<Option<db_sqlite::Row>>,
+              many: db_sqlite::Result<Option<db_sqlite::Row>>| {
+            assert_eq!(one.unwrap().get::<i64>("id").unwrap(), 1, "{label}");
+            assert_eq!(two.unwrap_err().kind(), ErrorKind::TooManyRows, "{label}");
+            assert!(none.unwrap().is_none(), "{label}");
+            assert_eq!(many.unwrap_err().kind(), ErrorKind::TooManyRows, "{label}");
+        }
+    };
+    let one = "SELECT id FROM t WHERE id = 1";
+    let all = "SELECT id FROM t ORDER BY id";
+    let empty = "SELECT id FROM t WHERE id = 3";
+
+    // Nothing else in progress: the inline path.
+    check("inline")(
+        db.query_one(one, &[]).await,
+        db.query_one(all, &[]).await,
+        db.query_opt(empty, &[]).await,
+        db.query_opt(all, &[]).await,
+    );
+
+    // While another operation is in progress, reads go to a worker.
+    let slow = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.query_one(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000000) \
+                 SELECT count(*) FROM c",
+                &[],
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    check("worker")(
+        db.query_one(one, &[]).await,
+        db.query_one(all, &[]).await,
+        db.query_opt(empty, &[]).await,
+        db.query_opt(all, &[]).await,
+    );
+    assert!(
+        !slow.is_finished(),
+        "the checks above must overlap the slow query"
+    );
+    slow.abort();
+
+    let tx = db.begin(TxOptions::read_only_tx()).await.unwrap();
+    check("transaction")(
+        tx.query_one(one, &[]).await,
+        tx.query_one(all, &[]).await,
+        tx.query_opt(empty, &[]).await,
+        tx.query_opt(all, &[]).await,
+    );
+    assert_eq!(tx.query(all, &[]).await.unwrap().len(), 2);
+    tx.rollback().await.unwrap();
+    assert_eq!(db.query(all, &[]).await.unwrap().len(), 2);
+    db.close(Duration::from_secs(1)).await.unwrap();
+    cleanup(&cfg);
+}
