@@ -16,9 +16,26 @@ use crate::value::{Param, bind, bind_all, read_value};
 /// Prepared statements kept per connection before the cache is emptied.
 const MAX_CACHED_STATEMENTS: usize = 512;
 
+/// How often (in calls on one thread) the cache size is checked: counting the cache
+/// walks all of it, so it is not done per statement. A cache grows by at most one
+/// statement per call, so it overshoots `MAX_CACHED_STATEMENTS` by at most this many
+/// per executor thread before it is emptied.
+const SIZE_CHECK_EVERY: u32 = 64;
+
+thread_local! {
+    static PREPARE_CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// Prepares `sql` once per connection (later calls hit the connection's cache).
 pub(crate) async fn prepare(client: &ClientWrapper, sql: &str) -> Result<Statement> {
-    if client.statement_cache.size() >= MAX_CACHED_STATEMENTS {
+    let calls = PREPARE_CALLS.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        n
+    });
+    if calls.is_multiple_of(SIZE_CHECK_EVERY)
+        && client.statement_cache.size() >= MAX_CACHED_STATEMENTS
+    {
         client.statement_cache.clear();
     }
     client.prepare_cached(sql).await.map_err(map_error)

@@ -1206,3 +1206,35 @@ async fn real_reads_as_its_shortest_decimal_like_mysql_float() {
     assert_eq!(row.get::<f64>(3).unwrap(), 0.1);
     db.close(Duration::from_secs(5)).await.unwrap();
 }
+
+/// Each connection keeps a bounded number of prepared statements on the server: a
+/// service that runs many distinct statements does not grow the session without limit.
+#[tokio::test(flavor = "current_thread")]
+async fn prepared_statements_per_connection_stay_bounded() {
+    let db = PgDatabase::connect(&base_config().with_pool(1))
+        .await
+        .unwrap();
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    let mut most = 0;
+    for i in 0..1200 {
+        let row = tx
+            .query_one(&format!("SELECT {i}::int8 AS n"), &[])
+            .await
+            .unwrap();
+        assert_eq!(row.get::<i64>("n").unwrap(), i);
+        if i % 50 == 49 {
+            let prepared: i64 = tx
+                .query_one("SELECT count(*) FROM pg_prepared_statements", &[])
+                .await
+                .unwrap()
+                .get(0)
+                .unwrap();
+            most = most.max(prepared);
+        }
+    }
+    // 512 kept, plus at most 64 (one thread) between two size checks, plus the count query.
+    assert!(most > 100, "statements are cached: saw at most {most}");
+    assert!(most <= 512 + 64 + 1, "the cache is bounded: saw {most}");
+    tx.rollback().await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
