@@ -140,7 +140,9 @@ pub fn finish_statement(
 /// Drivers check this first on their hot paths: with `None` they run the statement's
 /// future directly, without a wrapper future around it (each level of wrapping moves
 /// the whole statement future once more) and without timing; with a span they run it
-/// through [`traced_in`].
+/// through [`traced_in`]. (A helper that hands back either the bare future or the traced
+/// one, e.g. as `futures::future::Either`, measured ~600 instructions more per call than
+/// the `match` written out in the driver, so the drivers' hot paths spell it out.)
 pub fn statement_span(
     parent: Option<&tracing::Span>,
     system: DatabaseType,
