@@ -5,6 +5,7 @@ mod bulk;
 pub mod config;
 mod database;
 mod database_type;
+pub mod deadline;
 mod driver;
 mod error;
 mod executor;
