@@ -358,9 +358,8 @@ impl Inner {
             && self.metrics.connection_count.load(Ordering::Relaxed)
                 >= self.config.max_open_conns as usize;
         let mut get = std::pin::pin!(self.pool.get_conn());
-        // Fast path: an idle connection is handed over on the first poll. No timer is
-        // created for it (a tokio `Sleep` clones the runtime handle and takes the timer
-        // driver's lock when dropped, even if it never fired).
+        // Fast path: an idle connection is handed over on the first poll. No deadline is
+        // registered for it.
         let first = std::future::poll_fn(|cx| {
             std::task::Poll::Ready(match get.as_mut().poll(cx) {
                 std::task::Poll::Ready(r) => Some(r),
@@ -380,7 +379,8 @@ impl Inner {
         // cancellation (it unqueues itself and cancels a half-made connection).
         let started = Instant::now();
         let wait = async {
-            tokio::time::timeout(timeout, get)
+            // Not `tokio::time::timeout`: see `dbcore::deadline`.
+            dbcore::deadline::within(timeout, get)
                 .await
                 .map_err(|_| Error::PoolTimeout(timeout))
         };
