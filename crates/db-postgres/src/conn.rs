@@ -2,7 +2,7 @@
 //! [`PooledConn`], the layer's handle on one checked-out connection.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -31,8 +31,6 @@ pub(crate) struct Shared {
     idle_time_closed: AtomicU64,
     max_idle_closed: AtomicU64,
     discarded: AtomicU64,
-    /// Callers holding a connection ([`PooledConn`]s alive) or checking one out.
-    claimed: AtomicUsize,
     /// When an idle connection was last returned to the pool, for connections held
     /// long enough that the pool's checkout time would overstate their idle time.
     returned_at: Mutex<HashMap<usize, Instant>>,
@@ -62,15 +60,6 @@ impl Shared {
             u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
-    }
-
-    /// Registers a caller that starts a checkout; returns how many callers already
-    /// held a connection or were checking one out. When that is the pool's size, this
-    /// checkout has to wait for a connection to come back. The claim is released by
-    /// the [`PooledConn`] it turns into, or by the returned guard if it fails.
-    pub(crate) fn claim(&self) -> (ClaimGuard<'_>, usize) {
-        let before = self.claimed.fetch_add(1, Ordering::Relaxed);
-        (ClaimGuard(Some(self)), before)
     }
 
     pub(crate) fn record_acquire_timeout(&self) {
@@ -306,38 +295,24 @@ pub(crate) fn spawn_reaper(
     Some(task.abort_handle())
 }
 
-/// A caller's claim on a connection while it checks one out: released on drop (a
-/// failed or cancelled checkout), or handed to the [`PooledConn`] it becomes.
-#[must_use]
-pub(crate) struct ClaimGuard<'a>(Option<&'a Shared>);
-
-impl ClaimGuard<'_> {
-    /// The claim now belongs to a [`PooledConn`], which releases it when dropped.
-    fn transfer(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for ClaimGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(shared) = self.0 {
-            shared.claimed.fetch_sub(1, Ordering::Relaxed);
-        }
-    }
-}
-
 /// One checked-out connection. Dropping it returns the connection to the pool, unless
 /// a statement was still running (its future was cancelled): then the statement is
 /// cancelled on the server and the connection discarded.
-pub(crate) struct PooledConn {
+pub(crate) struct PooledConn<'a> {
     obj: Option<Object>,
-    shared: Arc<Shared>,
-    tls: Tls,
+    home: Home<'a>,
     /// A statement was sent and its result not fully read.
     pub(crate) busy: bool,
 }
 
-impl std::fmt::Debug for PooledConn {
+/// The pool state a connection reports to when it goes back: borrowed for a statement
+/// on the pool (no reference counts touched per statement), owned by a transaction.
+enum Home<'a> {
+    Borrowed { shared: &'a Shared, tls: &'a Tls },
+    Owned { shared: Arc<Shared>, tls: Tls },
+}
+
+impl std::fmt::Debug for PooledConn<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PooledConn")
             .field("busy", &self.busy)
@@ -345,16 +320,30 @@ impl std::fmt::Debug for PooledConn {
     }
 }
 
-impl PooledConn {
-    /// Wraps a checked-out object; `claim` (from [`Shared::claim`]) is released when
-    /// the connection is.
-    pub(crate) fn new(obj: Object, claim: ClaimGuard<'_>, shared: Arc<Shared>, tls: Tls) -> Self {
-        claim.transfer();
+impl<'a> PooledConn<'a> {
+    /// Wraps a checked-out object.
+    pub(crate) fn new(obj: Object, shared: &'a Shared, tls: &'a Tls) -> Self {
         PooledConn {
             obj: Some(obj),
-            shared,
-            tls,
+            home: Home::Borrowed { shared, tls },
             busy: false,
+        }
+    }
+
+    /// The same connection, no longer tied to the borrow it was checked out with (for
+    /// a transaction, which outlives it).
+    pub(crate) fn into_owned(mut self, shared: Arc<Shared>, tls: Tls) -> PooledConn<'static> {
+        PooledConn {
+            obj: self.obj.take(),
+            home: Home::Owned { shared, tls },
+            busy: self.busy,
+        }
+    }
+
+    fn shared(&self) -> &Shared {
+        match &self.home {
+            Home::Borrowed { shared, .. } => shared,
+            Home::Owned { shared, .. } => shared,
         }
     }
 
@@ -367,13 +356,16 @@ impl PooledConn {
     }
 
     pub(crate) fn tls(&self) -> &Tls {
-        &self.tls
+        match &self.home {
+            Home::Borrowed { tls, .. } => tls,
+            Home::Owned { tls, .. } => tls,
+        }
     }
 
     /// Closes the connection instead of returning it to the pool.
     pub(crate) fn discard(mut self) {
         if let Some(obj) = self.obj.take() {
-            self.shared.record_discard(conn_key(&obj));
+            self.shared().record_discard(conn_key(&obj));
             drop(Object::take(obj));
         }
     }
@@ -387,17 +379,16 @@ impl PooledConn {
     }
 }
 
-impl Drop for PooledConn {
+impl Drop for PooledConn<'_> {
     fn drop(&mut self) {
-        self.shared.claimed.fetch_sub(1, Ordering::Relaxed);
         let Some(obj) = self.obj.take() else { return };
         let key = conn_key(&obj);
         if self.busy {
             // Cancelled mid-statement: stop the statement on the server, and do not
             // reuse the connection (its protocol state is not known to be clean).
-            self.shared.record_discard(key);
+            self.shared().record_discard(key);
             let token = obj.cancel_token();
-            let tls = self.tls.clone();
+            let tls = self.tls().clone();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 runtime.spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(10), token.cancel_query(tls))
@@ -407,7 +398,7 @@ impl Drop for PooledConn {
             drop(Object::take(obj));
             return;
         }
-        self.shared.returned_after(key, Object::metrics(&obj));
+        self.shared().returned_after(key, Object::metrics(&obj));
         drop(obj);
     }
 }

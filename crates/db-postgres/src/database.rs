@@ -8,18 +8,18 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use dbcore::observe::{self, no_rows, rows_affected, rows_returned, traced};
+use dbcore::observe::{self, no_rows, rows_affected, traced};
 use dbcore::{
     Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor, InsertPlan,
     PlaceholderStyle, PoolStats, PostgresConfig, PreparedSql, Result, Row, SqlCache, Transaction,
     TxOptions, Value, prepare_sql, retry_connect,
 };
-use deadpool_postgres::{Pool, PoolError, TimeoutType};
+use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
 
 use crate::config::{PgOptions, to_native};
 use crate::conn::{self, PooledConn, Shared, build_pool, spawn_reaper};
 use crate::error::{describe_tls, map_pool_error};
-use crate::exec;
+use crate::exec::{self, Rows, Shape};
 use crate::tls::{self, Tls};
 use crate::transaction::PgTransaction;
 
@@ -126,13 +126,7 @@ impl PgDatabase {
             tracing::warn!(target: "db_postgres", "{warning}");
         }
         // Back into the pool, with its idle clock started.
-        let (claim, _) = shared.claim();
-        drop(PooledConn::new(
-            first,
-            claim,
-            Arc::clone(&shared),
-            tls.clone(),
-        ));
+        drop(PooledConn::new(first, &shared, &tls));
 
         let reaper = spawn_reaper(&pool, &shared, config.max_idle_conns, config.max_open_conns);
         let db = PgDatabase {
@@ -184,7 +178,7 @@ impl PgDatabase {
     }
 
     /// Checks a connection out, waiting at most `timeout`.
-    pub(crate) async fn acquire(&self) -> Result<PooledConn> {
+    pub(crate) async fn acquire(&self) -> Result<PooledConn<'_>> {
         acquire(&self.inner).await
     }
 }
@@ -197,41 +191,41 @@ pub(crate) fn prepare(cache: &SqlCache, sql: &str, params: usize) -> Result<Arc<
     Ok(prepared)
 }
 
-pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn> {
+pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn<'_>> {
     if inner.closed.load(Ordering::Acquire) {
         return Err(Error::PoolClosed);
     }
     let timeout = inner.config.timeout;
-    // Only a checkout that finds every connection taken counts as a wait.
-    let (claim, before) = inner.shared.claim();
-    let waited = (before >= inner.config.max_open_conns as usize).then(Instant::now);
     // The checkout is polled once without a deadline: an idle connection is handed
-    // over then, and no timer is created at all. Only a checkout that has to wait (or
-    // to open a connection) gets the deadline.
+    // over then, and no deadline is registered at all. Only a checkout that has to wait
+    // (or to open a connection) gets the deadline.
     let mut checkout = std::pin::pin!(inner.pool.timeout_get(&inner.timeouts));
     let first = std::future::poll_fn(|cx| Poll::Ready(checkout.as_mut().poll(cx))).await;
-    let got = match first {
-        Poll::Ready(got) => got,
+    let (got, waited) = match first {
+        Poll::Ready(got) => (got, None),
         Poll::Pending => {
+            let started = Instant::now();
             let wait = async {
-                tokio::time::timeout(timeout, checkout)
+                // Not `tokio::time::timeout`: see `dbcore::deadline`.
+                dbcore::deadline::within(timeout, checkout)
                     .await
                     .unwrap_or(Err(PoolError::Timeout(TimeoutType::Wait)))
             };
-            observe::timed(observe::acquire_span(PG), wait).await
+            let got = observe::timed(observe::acquire_span(PG), wait).await;
+            (got, Some(started))
         }
     };
     match got {
         Ok(obj) => {
-            if let Some(started) = waited {
+            // A wait is a checkout that got a connection someone else gave back (its
+            // last recycle is this checkout's); one that waited only for a new
+            // connection to open is not.
+            if let Some(started) = waited
+                && Object::metrics(&obj).recycled.is_some()
+            {
                 inner.shared.record_wait(started.elapsed());
             }
-            Ok(PooledConn::new(
-                obj,
-                claim,
-                Arc::clone(&inner.shared),
-                inner.tls.clone(),
-            ))
+            Ok(PooledConn::new(obj, &inner.shared, &inner.tls))
         }
         Err(e) => {
             let err = map_pool_error(e, timeout);
@@ -275,19 +269,19 @@ macro_rules! on_conn {
 impl PgDatabase {
     /// The rows of one query on a pooled connection (the body of every query method,
     /// without a boxed future per call).
-    async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    async fn query_rows(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Rows> {
         match observe::statement_span(None, PG, "query", sql) {
-            None => self.run_query(sql, params).await,
+            None => self.run_query(sql, params, shape).await,
             // Boxed: the traced path would otherwise double the size of every call's
             // future, traced or not.
             Some(span) => {
-                let run = self.run_query(sql, params);
+                let run = self.run_query(sql, params, shape);
                 Box::pin(observe::traced_in(
                     span,
                     PG,
                     "query",
                     sql,
-                    rows_returned,
+                    exec::rows_in,
                     run,
                 ))
                 .await
@@ -302,9 +296,9 @@ impl PgDatabase {
     }
 
     /// `query_rows` without its span.
-    async fn run_query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    async fn run_query(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Rows> {
         let prepared = self.prepare(sql, params.len())?;
-        on_conn!(self, client => exec::query(client, &prepared, params))
+        on_conn!(self, client => exec::query(client, &prepared, params, shape))
     }
 
     /// `execute_batch` without its span.
@@ -370,15 +364,17 @@ impl Executor for PgDatabase {
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        self.query_rows(sql, params).await
+        Ok(self.query_rows(sql, params, Shape::All).await?.into_vec())
     }
 
     async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
-        dbcore::single_row(self.query_rows(sql, params).await?)
+        let rows = self.query_rows(sql, params, Shape::AtMostOne).await?;
+        rows.into_iter().next().ok_or(Error::RowNotFound)
     }
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        dbcore::optional_row(self.query_rows(sql, params).await?)
+        let rows = self.query_rows(sql, params, Shape::AtMostOne).await?;
+        Ok(rows.into_iter().next())
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
@@ -439,7 +435,10 @@ impl Executor for PgDatabase {
 #[async_trait]
 impl Database for PgDatabase {
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
-        let conn = self.acquire().await?;
+        let conn = self
+            .acquire()
+            .await?
+            .into_owned(Arc::clone(&self.inner.shared), self.inner.tls.clone());
         let tx = PgTransaction::begin(Arc::clone(&self.inner), conn, options).await?;
         Ok(Box::new(tx))
     }

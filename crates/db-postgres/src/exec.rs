@@ -74,21 +74,41 @@ pub(crate) async fn execute(
     }
 }
 
-/// Runs one query and returns all rows.
+/// How many rows a query may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Every row.
+    All,
+    /// At most one: `query_one` / `query_opt`. A second row is
+    /// [`Error::TooManyRows`] as soon as it arrives (the connection discards the
+    /// rest), and no list is built for the one row.
+    AtMostOne,
+}
+
+/// The rows a query returned: inline when there is at most one.
+pub(crate) type Rows = smallvec::SmallVec<[Row; 1]>;
+
+/// `db.rows` of a query's result (for tracing).
+pub(crate) fn rows_in(rows: &Rows) -> Option<u64> {
+    Some(rows.len() as u64)
+}
+
+/// Runs one query and returns its rows (see [`Shape`]).
 pub(crate) async fn query(
     client: &ClientWrapper,
     sql: &PreparedSql,
     params: &[Value],
-) -> Result<Vec<Row>> {
+    shape: Shape,
+) -> Result<Rows> {
     let stmt = prepare(client, &sql.sql).await?;
-    match collect_rows(client, sql, &stmt, params).await {
+    match collect_rows(client, sql, &stmt, params, shape).await {
         // The plan error arrives before any row, so nothing was delivered twice.
         Err(e) if stale_plan(&e) => {
             client.statement_cache.remove(&sql.sql, &[]);
             // Read the rows with the re-prepared statement: its columns may differ
             // from the stale one's.
             let stmt = prepare(client, &sql.sql).await?;
-            collect_rows(client, sql, &stmt, params).await
+            collect_rows(client, sql, &stmt, params, shape).await
         }
         other => other,
     }
@@ -101,7 +121,8 @@ async fn collect_rows(
     sql: &PreparedSql,
     stmt: &Statement,
     params: &[Value],
-) -> Result<Vec<Row>> {
+    shape: Shape,
+) -> Result<Rows> {
     let bound = bind_all(params, stmt.params())?;
     let stream = client
         .query_raw(stmt, bound.iter())
@@ -109,9 +130,13 @@ async fn collect_rows(
         .map_err(map_error)?;
     pin_mut!(stream);
     let columns = column_names(sql, stmt);
-    let mut rows = Vec::new();
+    let mut rows = Rows::new();
     while let Some(row) = stream.next().await {
-        rows.push(convert_row(&columns, &row.map_err(map_error)?)?);
+        let row = row.map_err(map_error)?;
+        if shape == Shape::AtMostOne && !rows.is_empty() {
+            return Err(Error::TooManyRows);
+        }
+        rows.push(convert_row(&columns, &row)?);
     }
     Ok(rows)
 }

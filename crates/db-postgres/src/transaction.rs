@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use dbcore::observe::{self, no_rows, rows_affected, rows_returned, traced};
+use dbcore::observe::{self, no_rows, rows_affected, traced};
 use dbcore::{
     DatabaseType, Error, ErrorKind, Executor, InsertPlan, PlaceholderStyle, Result, Row,
     Transaction, TxOptions, Value, prepare_sql,
@@ -28,7 +28,7 @@ use deadpool_postgres::ClientWrapper;
 
 use crate::conn::PooledConn;
 use crate::database::{Inner, prepare};
-use crate::exec;
+use crate::exec::{self, Shape};
 
 /// How long the clean-up of an abandoned transaction may take before the connection is
 /// discarded instead.
@@ -37,7 +37,7 @@ const CLEANUP_LIMIT: Duration = Duration::from_secs(10);
 /// State shared by a transaction and its savepoints.
 pub(crate) struct TxCore {
     db: Arc<Inner>,
-    conn: Option<PooledConn>,
+    conn: Option<PooledConn<'static>>,
     options: TxOptions,
     deadline: Option<Instant>,
     /// The deadline passed: the transaction is (being) rolled back and refuses work.
@@ -358,7 +358,7 @@ pub(crate) fn begin_sql(options: &TxOptions) -> String {
 impl PgTransaction<'static> {
     pub(crate) async fn begin(
         db: Arc<Inner>,
-        conn: PooledConn,
+        conn: PooledConn<'static>,
         options: TxOptions,
     ) -> Result<Self> {
         let deadline = options.timeout.map(|t| Instant::now() + t);
@@ -467,8 +467,20 @@ impl Executor for PgTransaction<'_> {
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        let run = exec::query(self.core.client(), &prepared, params);
-        self.statement("query", sql, rows_returned, run).await
+        let run = exec::query(self.core.client(), &prepared, params, Shape::All);
+        let rows = self.statement("query", sql, exec::rows_in, run).await?;
+        Ok(rows.into_vec())
+    }
+
+    async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        self.query_opt(sql, params).await?.ok_or(Error::RowNotFound)
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let prepared = prepare(&self.core.db.cache, sql, params.len())?;
+        let run = exec::query(self.core.client(), &prepared, params, Shape::AtMostOne);
+        let rows = self.statement("query", sql, exec::rows_in, run).await?;
+        Ok(rows.into_iter().next())
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

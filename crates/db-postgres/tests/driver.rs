@@ -1238,3 +1238,49 @@ async fn prepared_statements_per_connection_stay_bounded() {
     tx.rollback().await.unwrap();
     db.close(Duration::from_secs(5)).await.unwrap();
 }
+
+/// `query_one` / `query_opt` stop at the second row with `TooManyRows` instead of
+/// reading a large result, and the rows the server still sends are discarded: the next
+/// statement on the same (only) connection sees its own result, on the pool and inside a
+/// transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_row_queries_stop_at_the_second_row_and_leave_the_connection_clean() {
+    let db = PgDatabase::connect(&base_config().with_pool(1))
+        .await
+        .unwrap();
+    let many = "SELECT g FROM generate_series(1, 200000) AS g";
+    for _ in 0..3 {
+        let err = db.query_one(many, &[]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TooManyRows, "{err}");
+        let err = db.query_opt(many, &[]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TooManyRows, "{err}");
+        let v: i64 = db
+            .query_one("SELECT $1::int8 + 1", &params![41i64])
+            .await
+            .unwrap()
+            .get(0)
+            .unwrap();
+        assert_eq!(v, 42);
+    }
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    let err = tx.query_one(many, &[]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooManyRows, "{err}");
+    assert!(
+        tx.query_opt("SELECT 1 WHERE false", &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let v: i64 = tx
+        .query_one("SELECT 7::int8", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(v, 7);
+    tx.commit().await.unwrap();
+    let stats = db.stats();
+    assert_eq!(stats.discarded, 0, "{stats:?}");
+    assert_eq!(stats.open, 1, "{stats:?}");
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
