@@ -56,7 +56,18 @@ pub fn within<F: Future + Unpin>(timeout: Duration, fut: F) -> Within<F> {
     }
 }
 
-/// The future returned by [`within`].
+/// [`within`], counting `timeout` from `start`, a time the caller already read (saves
+/// reading the clock again). A deadline that has passed fails at the first poll that
+/// finds `fut` pending.
+pub fn within_from<F: Future + Unpin>(start: Instant, timeout: Duration, fut: F) -> Within<F> {
+    Within {
+        fut,
+        deadline: start.checked_add(timeout),
+        slot: Slot::Unregistered,
+    }
+}
+
+/// The future returned by [`within`] and [`within_from`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct Within<F> {
@@ -89,9 +100,7 @@ impl<F: Future + Unpin> Future for Within<F> {
         };
         match &mut this.slot {
             Slot::Unregistered => {
-                if Instant::now() >= deadline {
-                    return Poll::Ready(Err(Elapsed));
-                }
+                // A deadline that has already passed is fired by the watcher at once.
                 this.slot = match WATCHER.register(deadline, cx.waker()) {
                     Some(index) => Slot::Registered(index),
                     None => {
@@ -358,6 +367,17 @@ mod tests {
             }
         }
         assert_eq!(finished.load(Ordering::Relaxed), 200);
+    }
+
+    #[tokio::test]
+    async fn a_deadline_in_the_past_fails_promptly() {
+        let started = Instant::now();
+        let fut = std::pin::pin!(std::future::pending::<()>());
+        let past = started
+            .checked_sub(Duration::from_millis(5))
+            .unwrap_or(started);
+        assert_eq!(within_from(past, Duration::ZERO, fut).await, Err(Elapsed));
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]
