@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use db_mysql::MySqlDatabase;
-use dbcore::{Database, Executor, MySqlConfig, Secret};
+use dbcore::{Database, MySqlConfig, Secret};
 
 use crate::harness::{MYSQL_URL_ENV, TestDb, TestDbOptions, unique_name};
 

@@ -380,7 +380,7 @@ impl Inner {
         let started = Instant::now();
         let wait = async {
             // Not `tokio::time::timeout`: see `dbcore::deadline`.
-            dbcore::deadline::within(timeout, get)
+            dbcore::deadline::within_from(started, timeout, get)
                 .await
                 .map_err(|_| Error::PoolTimeout(timeout))
         };
@@ -442,6 +442,42 @@ impl Inner {
 const MYSQL: DatabaseType = DatabaseType::Mysql;
 
 impl MySqlDatabase {
+    /// [`Executor::execute`] without the boxed future of the object-safe trait: on the
+    /// concrete type, method-call syntax picks this one.
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        match observe::statement_span(None, MYSQL, "execute", sql) {
+            None => self.run_execute(sql, params).await,
+            // Boxed, as in `query_rows`.
+            Some(span) => {
+                let run = self.run_execute(sql, params);
+                Box::pin(observe::traced_in(
+                    span,
+                    MYSQL,
+                    "execute",
+                    sql,
+                    rows_affected,
+                    run,
+                ))
+                .await
+            }
+        }
+    }
+
+    /// [`Executor::query`] without the boxed future of the object-safe trait.
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        self.query_rows(sql, params).await
+    }
+
+    /// [`Executor::query_one`] without the boxed future of the object-safe trait.
+    pub async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        dbcore::single_row(self.query_rows(sql, params).await?)
+    }
+
+    /// [`Executor::query_opt`] without the boxed future of the object-safe trait.
+    pub async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        dbcore::optional_row(self.query_rows(sql, params).await?)
+    }
+
     /// The rows of one query on a pooled connection (the body of every query method,
     /// without a boxed future per call).
     async fn query_rows(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
@@ -496,34 +532,19 @@ impl Executor for MySqlDatabase {
     }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        match observe::statement_span(None, MYSQL, "execute", sql) {
-            None => self.run_execute(sql, params).await,
-            // Boxed, as in `query_rows`.
-            Some(span) => {
-                let run = self.run_execute(sql, params);
-                Box::pin(observe::traced_in(
-                    span,
-                    MYSQL,
-                    "execute",
-                    sql,
-                    rows_affected,
-                    run,
-                ))
-                .await
-            }
-        }
+        MySqlDatabase::execute(self, sql, params).await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        self.query_rows(sql, params).await
+        MySqlDatabase::query(self, sql, params).await
     }
 
     async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
-        dbcore::single_row(self.query_rows(sql, params).await?)
+        MySqlDatabase::query_one(self, sql, params).await
     }
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        dbcore::optional_row(self.query_rows(sql, params).await?)
+        MySqlDatabase::query_opt(self, sql, params).await
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use db_mysql::{Database, ErrorKind, Executor, MySqlConfig, MySqlDatabase};
+use db_mysql::{Database, ErrorKind, MySqlConfig, MySqlDatabase};
 use dbcore::{ConnectOptions, Secret, SslMode};
 
 const DEFAULT_URL: &str = "mysql://root@127.0.0.1:3306/test";

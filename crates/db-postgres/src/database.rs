@@ -207,7 +207,7 @@ pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn<'_>> {
             let started = Instant::now();
             let wait = async {
                 // Not `tokio::time::timeout`: see `dbcore::deadline`.
-                dbcore::deadline::within(timeout, checkout)
+                dbcore::deadline::within_from(started, timeout, checkout)
                     .await
                     .unwrap_or(Err(PoolError::Timeout(TimeoutType::Wait)))
             };
@@ -267,6 +267,44 @@ macro_rules! on_conn {
 }
 
 impl PgDatabase {
+    /// [`Executor::execute`] without the boxed future of the object-safe trait: on the
+    /// concrete type, method-call syntax picks this one.
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        match observe::statement_span(None, PG, "execute", sql) {
+            None => self.run_execute(sql, params).await,
+            // Boxed, as in `query_rows`.
+            Some(span) => {
+                let run = self.run_execute(sql, params);
+                Box::pin(observe::traced_in(
+                    span,
+                    PG,
+                    "execute",
+                    sql,
+                    rows_affected,
+                    run,
+                ))
+                .await
+            }
+        }
+    }
+
+    /// [`Executor::query`] without the boxed future of the object-safe trait.
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        Ok(self.query_rows(sql, params, Shape::All).await?.into_vec())
+    }
+
+    /// [`Executor::query_one`] without the boxed future of the object-safe trait.
+    pub async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        let rows = self.query_rows(sql, params, Shape::AtMostOne).await?;
+        rows.into_iter().next().ok_or(Error::RowNotFound)
+    }
+
+    /// [`Executor::query_opt`] without the boxed future of the object-safe trait.
+    pub async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let rows = self.query_rows(sql, params, Shape::AtMostOne).await?;
+        Ok(rows.into_iter().next())
+    }
+
     /// The rows of one query on a pooled connection (the body of every query method,
     /// without a boxed future per call).
     async fn query_rows(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Rows> {
@@ -345,36 +383,19 @@ impl Executor for PgDatabase {
     }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        match observe::statement_span(None, PG, "execute", sql) {
-            None => self.run_execute(sql, params).await,
-            // Boxed, as in `query_rows`.
-            Some(span) => {
-                let run = self.run_execute(sql, params);
-                Box::pin(observe::traced_in(
-                    span,
-                    PG,
-                    "execute",
-                    sql,
-                    rows_affected,
-                    run,
-                ))
-                .await
-            }
-        }
+        PgDatabase::execute(self, sql, params).await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        Ok(self.query_rows(sql, params, Shape::All).await?.into_vec())
+        PgDatabase::query(self, sql, params).await
     }
 
     async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
-        let rows = self.query_rows(sql, params, Shape::AtMostOne).await?;
-        rows.into_iter().next().ok_or(Error::RowNotFound)
+        PgDatabase::query_one(self, sql, params).await
     }
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        let rows = self.query_rows(sql, params, Shape::AtMostOne).await?;
-        Ok(rows.into_iter().next())
+        PgDatabase::query_opt(self, sql, params).await
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

@@ -404,13 +404,10 @@ fn non_zero(d: Duration) -> Option<Duration> {
     (!d.is_zero()).then_some(d)
 }
 
-#[async_trait]
-impl Executor for SqliteDatabase {
-    fn database_type(&self) -> DatabaseType {
-        DatabaseType::Sqlite
-    }
-
-    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+impl SqliteDatabase {
+    /// [`Executor::execute`] without the boxed future of the object-safe trait: on the
+    /// concrete type, method-call syntax picks this one.
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         let prepared = self.prepare(sql, params.len())?;
         self.run(Op::Execute {
             sql: prepared,
@@ -420,18 +417,44 @@ impl Executor for SqliteDatabase {
         .count()
     }
 
-    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    /// [`Executor::query`] without the boxed future of the object-safe trait.
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         Ok(self.query_rows(sql, params, Shape::All).await?.all())
     }
 
-    async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+    /// [`Executor::query_one`] without the boxed future of the object-safe trait.
+    pub async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
         self.query_rows(sql, params, Shape::AtMostOne).await?.one()
     }
 
-    async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+    /// [`Executor::query_opt`] without the boxed future of the object-safe trait.
+    pub async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         self.query_rows(sql, params, Shape::AtMostOne)
             .await?
             .at_most_one()
+    }
+}
+
+#[async_trait]
+impl Executor for SqliteDatabase {
+    fn database_type(&self) -> DatabaseType {
+        DatabaseType::Sqlite
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        SqliteDatabase::execute(self, sql, params).await
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        SqliteDatabase::query(self, sql, params).await
+    }
+
+    async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        SqliteDatabase::query_one(self, sql, params).await
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        SqliteDatabase::query_opt(self, sql, params).await
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
