@@ -1,11 +1,16 @@
 //! Our layer through the portable `dbcore` API, written once for every server driver so
 //! that the PostgreSQL and MySQL rows measure exactly the same calls.
+//!
+//! Two ways in are measured: the driver's concrete type (`PgDatabase`, `MySqlDatabase`),
+//! whose statement methods are inherent `async fn`s, as a service that depends on one
+//! driver crate calls them; and `Box<dyn Database>` from the factory, where every call
+//! goes through the object-safe trait and its boxed future.
 
 use std::future::Future;
 use std::hint::black_box;
 use std::time::Duration;
 
-use dbcore::{Database, TxOptions, Value, params};
+use dbcore::{Database, Row, TxOptions, Value, params};
 
 use crate::measure::BenchResult;
 use crate::target::AsyncOps;
@@ -24,6 +29,82 @@ pub(crate) trait BulkAdmin: Send + Sync + 'static {
     }
 }
 
+/// The database handle a layer row calls: the statements of the timed loops, and the
+/// rest of the portable API.
+pub(crate) trait LayerDb: Send + Sync + 'static {
+    /// `query_one` as this way in calls it.
+    fn query_one<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> impl Future<Output = dbcore::Result<Row>> + Send + 'a;
+    /// `execute` as this way in calls it.
+    fn execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> impl Future<Output = dbcore::Result<u64>> + Send + 'a;
+    /// Transactions, bulk loads and closing, through the portable trait.
+    fn database(&self) -> &dyn Database;
+}
+
+/// Implements [`LayerDb`] for a driver's concrete type with its inherent methods.
+macro_rules! concrete_layer_db {
+    ($ty:ty) => {
+        impl LayerDb for $ty {
+            fn query_one<'a>(
+                &'a self,
+                sql: &'a str,
+                params: &'a [Value],
+            ) -> impl Future<Output = dbcore::Result<Row>> + Send + 'a {
+                <$ty>::query_one(self, sql, params)
+            }
+            fn execute<'a>(
+                &'a self,
+                sql: &'a str,
+                params: &'a [Value],
+            ) -> impl Future<Output = dbcore::Result<u64>> + Send + 'a {
+                <$ty>::execute(self, sql, params)
+            }
+            fn database(&self) -> &dyn Database {
+                self
+            }
+        }
+    };
+}
+
+concrete_layer_db!(db_postgres::PgDatabase);
+concrete_layer_db!(db_mysql::MySqlDatabase);
+
+/// A driver behind `Box<dyn Database>`, as `dbfactory::connect` returns it.
+pub(crate) struct DynDb(pub(crate) Box<dyn Database>);
+
+impl std::fmt::Debug for DynDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DynDb")
+    }
+}
+
+impl LayerDb for DynDb {
+    fn query_one<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> impl Future<Output = dbcore::Result<Row>> + Send + 'a {
+        self.0.query_one(sql, params)
+    }
+    fn execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> impl Future<Output = dbcore::Result<u64>> + Send + 'a {
+        self.0.execute(sql, params)
+    }
+    fn database(&self) -> &dyn Database {
+        &*self.0
+    }
+}
+
 /// The layer's pool, used as an application would, plus the driver's admin connection.
 #[derive(Debug)]
 pub(crate) struct LayerOps<D, A> {
@@ -31,7 +112,7 @@ pub(crate) struct LayerOps<D, A> {
     pub(crate) admin: A,
 }
 
-impl<D: Database + 'static, A: BulkAdmin> AsyncOps for LayerOps<D, A> {
+impl<D: LayerDb, A: BulkAdmin> AsyncOps for LayerOps<D, A> {
     type BulkRows = Vec<Vec<Value>>;
 
     async fn point_select(&self, id: i64) -> BenchResult<()> {
@@ -50,7 +131,7 @@ impl<D: Database + 'static, A: BulkAdmin> AsyncOps for LayerOps<D, A> {
     }
 
     async fn transaction(&self, keys: TxKeys) -> BenchResult<()> {
-        let tx = self.db.begin(TxOptions::new()).await?;
+        let tx = self.db.database().begin(TxOptions::new()).await?;
         for id in keys.updates {
             tx.execute(UPDATE_SQL, &params![id]).await?;
         }
@@ -73,7 +154,11 @@ impl<D: Database + 'static, A: BulkAdmin> AsyncOps for LayerOps<D, A> {
 
     async fn bulk_load(&self, rows: Self::BulkRows) -> BenchResult<()> {
         let expected = rows.len() as u64;
-        let n = self.db.insert_many(BULK_TABLE, &COLUMNS, rows).await?;
+        let n = self
+            .db
+            .database()
+            .insert_many(BULK_TABLE, &COLUMNS, rows)
+            .await?;
         if n != expected {
             return Err(format!("insert_many reported {n} rows, expected {expected}").into());
         }
@@ -82,6 +167,6 @@ impl<D: Database + 'static, A: BulkAdmin> AsyncOps for LayerOps<D, A> {
 
     async fn close(&self) -> BenchResult<()> {
         self.admin.close().await?;
-        Ok(self.db.close(Duration::from_secs(5)).await?)
+        Ok(self.db.database().close(Duration::from_secs(5)).await?)
     }
 }

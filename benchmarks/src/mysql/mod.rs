@@ -252,6 +252,12 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
             targets: LAYER_GOALS,
             open: opener(layer::open),
         },
+        Implementation {
+            label: "dblayer via dyn Database (db-mysql)",
+            baseline: false,
+            targets: &[],
+            open: opener(layer::open_dyn),
+        },
     ];
     let notes = vec![
         format!(
@@ -271,7 +277,10 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
          multi-row INSERT batches in one transaction. Layer: `MySqlDatabase::connect(cfg)` \
          with maxOpenConns = maxIdleConns = pool size, healthCheckInterval 0, other settings \
          at their defaults; W1/W2 `query_one`, W3 `execute`, W4 `begin` + 5 `execute` + \
-         `commit`, W5 `insert_many` (1000-row batches, one transaction)"
+         `commit`, W5 `insert_many` (1000-row batches, one transaction). The dblayer row \
+         calls `query_one` / `execute` on the concrete `MySqlDatabase` (inherent methods, no \
+         boxed future); the dyn Database row makes the same calls through `Box<dyn Database>` \
+         (one boxed future per call), as code using `dbfactory::connect` does"
             .to_owned(),
         "CPU is this process only: the server's CPU time is not counted".to_owned(),
     ];

@@ -230,6 +230,12 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
             targets: LAYER_GOALS,
             open: opener(layer::open),
         },
+        Implementation {
+            label: "dblayer via dyn Database (db-postgres)",
+            baseline: false,
+            targets: &[],
+            open: opener(layer::open_dyn),
+        },
     ];
     let notes = vec![
         format!(
@@ -247,7 +253,10 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
          PgOptions::new().search_path([schema]))` with sslMode disable, maxOpenConns = \
          maxIdleConns = pool size, healthCheckInterval 0, other settings at their defaults; \
          W1/W2 `query_one`, W3 `execute`, W4 `begin` + 5 `execute` + `commit`, W5 `insert_many` \
-         (binary COPY)"
+         (binary COPY). The dblayer row calls `query_one` / `execute` on the concrete \
+         `PgDatabase` (inherent methods, no boxed future); the dyn Database row makes the same \
+         calls through `Box<dyn Database>` (one boxed future per call), as code using \
+         `dbfactory::connect` does"
             .to_owned(),
         "CPU is this process only: the server's CPU time is not counted".to_owned(),
     ];
