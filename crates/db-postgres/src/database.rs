@@ -195,55 +195,65 @@ pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn<'_>> {
     if inner.closed.load(Ordering::Acquire) {
         return Err(Error::PoolClosed);
     }
-    let timeout = inner.config.timeout;
     // The checkout is polled once without a deadline: an idle connection is handed
     // over then, and no deadline is registered at all. Only a checkout that has to wait
-    // (or to open a connection) gets the deadline.
+    // (or to open a connection) gets the deadline. (The pooled object is a few hundred
+    // bytes: it is wrapped where it is received, not moved through intermediate values.)
     let mut checkout = std::pin::pin!(inner.pool.timeout_get(&inner.timeouts));
-    let first = std::future::poll_fn(|cx| Poll::Ready(checkout.as_mut().poll(cx))).await;
-    let (got, waited) = match first {
-        Poll::Ready(got) => (got, None),
-        Poll::Pending => {
-            let started = Instant::now();
-            let wait = async {
-                // Not `tokio::time::timeout`: see `dbcore::deadline`.
-                dbcore::deadline::within_from(started, timeout, checkout)
-                    .await
-                    .unwrap_or(Err(PoolError::Timeout(TimeoutType::Wait)))
-            };
-            let got = observe::timed(observe::acquire_span(PG), wait).await;
-            (got, Some(started))
+    let first = std::future::poll_fn(|cx| {
+        Poll::Ready(match checkout.as_mut().poll(cx) {
+            Poll::Ready(Ok(obj)) => Some(Ok(PooledConn::new(obj, &inner.shared, &inner.tls))),
+            Poll::Ready(Err(e)) => Some(Err(e)),
+            Poll::Pending => None,
+        })
+    })
+    .await;
+    let started = match first {
+        Some(Ok(conn)) => return Ok(conn),
+        Some(Err(e)) => return Err(checkout_error(inner, e, None)),
+        None => Instant::now(),
+    };
+    let timeout = inner.config.timeout;
+    let wait = async {
+        // Not `tokio::time::timeout`: see `dbcore::deadline`.
+        match dbcore::deadline::within_from(started, timeout, checkout).await {
+            Ok(Ok(obj)) => {
+                // A wait is a checkout that got a connection someone else gave back
+                // (its last recycle is this checkout's); one that waited only for a
+                // new connection to open is not.
+                if Object::metrics(&obj).recycled.is_some() {
+                    inner.shared.record_wait(started.elapsed());
+                }
+                Ok(PooledConn::new(obj, &inner.shared, &inner.tls))
+            }
+            Ok(Err(e)) => Err(checkout_error(inner, e, Some(started))),
+            Err(_) => Err(checkout_error(
+                inner,
+                PoolError::Timeout(TimeoutType::Wait),
+                Some(started),
+            )),
         }
     };
-    match got {
-        Ok(obj) => {
-            // A wait is a checkout that got a connection someone else gave back (its
-            // last recycle is this checkout's); one that waited only for a new
-            // connection to open is not.
-            if let Some(started) = waited
-                && Object::metrics(&obj).recycled.is_some()
-            {
-                inner.shared.record_wait(started.elapsed());
-            }
-            Ok(PooledConn::new(obj, &inner.shared, &inner.tls))
+    observe::timed(observe::acquire_span(PG), wait).await
+}
+
+/// The error of a failed checkout (counted as a wait and a timeout when it timed out).
+fn checkout_error(inner: &Inner, e: PoolError, waited_since: Option<Instant>) -> Error {
+    let timeout = inner.config.timeout;
+    let err = map_pool_error(e, timeout);
+    match err.kind() {
+        ErrorKind::PoolTimeout => {
+            let started = waited_since.unwrap_or_else(Instant::now);
+            inner.shared.record_wait(started.elapsed());
+            inner.shared.record_acquire_timeout();
+            err
         }
-        Err(e) => {
-            let err = map_pool_error(e, timeout);
-            match err.kind() {
-                ErrorKind::PoolTimeout => {
-                    let started = waited.unwrap_or_else(Instant::now);
-                    inner.shared.record_wait(started.elapsed());
-                    inner.shared.record_acquire_timeout();
-                    Err(err)
-                }
-                ErrorKind::PoolClosed | ErrorKind::Other => Err(err),
-                _ => Err(Error::Connect {
-                    target: inner.target.clone(),
-                    attempts: 1,
-                    source: Box::new(describe_tls(err, inner.config.ssl_mode)),
-                }),
-            }
-        }
+        ErrorKind::PoolClosed | ErrorKind::Other => err,
+        _ => Error::Connect {
+            target: inner.target.clone(),
+            attempts: 1,
+            source: Box::new(describe_tls(err, inner.config.ssl_mode)),
+        },
     }
 }
 

@@ -149,11 +149,12 @@ fn column_names(sql: &PreparedSql, stmt: &Statement) -> Columns {
 }
 
 fn convert_row(columns: &Columns, row: &tokio_postgres::Row) -> Result<Row> {
-    let values = columns
-        .iter()
-        .enumerate()
-        .map(|(i, name)| read_value(row, i, name))
-        .collect::<Result<Vec<_>>>()?;
+    // A plain loop into an exactly sized list: `collect::<Result<Vec<_>>>()` cannot
+    // size its list up front.
+    let mut values = Vec::with_capacity(columns.len());
+    for (i, name) in columns.iter().enumerate() {
+        values.push(read_value(row, i, name)?);
+    }
     Ok(Row::new(Arc::clone(columns), values))
 }
 
