@@ -794,6 +794,15 @@ const DEFAULT_CACHE_CAPACITY: usize = 1024;
 /// usually generated, e.g. multi-row inserts, and rarely repeats).
 const MAX_CACHED_SQL_LEN: usize = 64 * 1024;
 
+/// Statements each thread keeps its own copies of, per style, before it drops them all.
+const THREAD_CACHE_CAPACITY: usize = 256;
+
+thread_local! {
+    /// Each thread's own copies of prepared statements (see [`SqlCache`]).
+    static THREAD_CACHE: std::cell::RefCell<[CacheMap; 3]> =
+        std::cell::RefCell::new(Default::default());
+}
+
 type CacheMap = HashMap<Box<str>, Arc<PreparedSql>, BuildHasherDefault<FastHasher>>;
 
 /// A multiply-rotate hash (FxHash's mixing step) over 8-byte words, several times
@@ -843,8 +852,12 @@ impl Hasher for FastHasher {
 
 /// A thread-safe, bounded cache of [`prepare_sql`] results, one map per style.
 ///
-/// A hit takes a read lock and clones an `Arc`; it does not allocate. When a style's map is
-/// full, about half of its entries are evicted. Errors are not cached.
+/// Each thread also keeps its own copies of the statements it used (up to 256 per
+/// style, shared by every `SqlCache`: a prepared statement depends only on its text and
+/// style). A repeated statement is then found without the shared map's lock and without
+/// touching a reference count that other threads write, which under load is a cache
+/// line bouncing between cores on every call. It does not allocate. When a style's
+/// shared map is full, about half of its entries are evicted. Errors are not cached.
 pub struct SqlCache {
     maps: [RwLock<CacheMap>; 3],
     capacity: usize,
@@ -870,14 +883,42 @@ impl SqlCache {
         sql: &str,
         style: PlaceholderStyle,
     ) -> Result<Arc<PreparedSql>, Error> {
+        if self.capacity == 0 || sql.len() > MAX_CACHED_SQL_LEN {
+            return Ok(Arc::new(prepare_sql(sql, style)?));
+        }
+        let own = THREAD_CACHE.try_with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            cache[style.index()].get(sql).cloned()
+        });
+        if let Ok(Some(hit)) = own {
+            return Ok(hit);
+        }
+        let shared = self.shared_get_or_prepare(sql, style)?;
+        // This thread's own copy, so that its later hits touch no shared counter.
+        let own = Arc::new(PreparedSql::clone(&shared));
+        let _ = THREAD_CACHE.try_with(|cache| {
+            if let Ok(mut cache) = cache.try_borrow_mut() {
+                let map = &mut cache[style.index()];
+                if map.len() >= THREAD_CACHE_CAPACITY {
+                    map.clear();
+                }
+                map.insert(sql.into(), Arc::clone(&own));
+            }
+        });
+        Ok(own)
+    }
+
+    /// The shared map's entry for `sql`, prepared and inserted if missing.
+    fn shared_get_or_prepare(
+        &self,
+        sql: &str,
+        style: PlaceholderStyle,
+    ) -> Result<Arc<PreparedSql>, Error> {
         let map = &self.maps[style.index()];
         if let Some(hit) = map.read().unwrap_or_else(PoisonError::into_inner).get(sql) {
             return Ok(Arc::clone(hit));
         }
         let prepared = Arc::new(prepare_sql(sql, style)?);
-        if self.capacity == 0 || sql.len() > MAX_CACHED_SQL_LEN {
-            return Ok(prepared);
-        }
         let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(hit) = map.get(sql) {
             // Another thread prepared it meanwhile.
@@ -1539,5 +1580,41 @@ mod tests {
             h.join().unwrap();
         }
         assert!(cache.len() <= 16);
+    }
+
+    #[test]
+    fn each_thread_hits_its_own_copy_of_the_shared_entry() {
+        let cache = Arc::new(SqlCache::new());
+        let sql = "SELECT $2, $1 /* each_thread_hits_its_own_copy */";
+        let here = cache.get_or_prepare(sql, Question).unwrap();
+        assert!(Arc::ptr_eq(
+            &here,
+            &cache.get_or_prepare(sql, Question).unwrap()
+        ));
+        let other = {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                let a = cache.get_or_prepare(sql, Question).unwrap();
+                let b = cache.get_or_prepare(sql, Question).unwrap();
+                assert!(Arc::ptr_eq(&a, &b));
+                a
+            })
+            .join()
+            .unwrap()
+        };
+        // The same statement, not the same allocation: no reference count is shared.
+        assert!(!Arc::ptr_eq(&here, &other));
+        assert_eq!(*here, *other);
+        assert_eq!(here.sql, "SELECT ?, ? /* each_thread_hits_its_own_copy */");
+        assert_eq!(here.param_order, [1, 0]);
+        assert_eq!(cache.len(), 1);
+        // A cache with caching disabled never hands out a thread's copy.
+        let off = SqlCache::with_capacity(0);
+        let a = off.get_or_prepare(sql, Question).unwrap();
+        assert!(!Arc::ptr_eq(
+            &a,
+            &off.get_or_prepare(sql, Question).unwrap()
+        ));
+        assert!(off.is_empty());
     }
 }
