@@ -16,8 +16,7 @@
 //! The rollback and the reset run on a task of the pool's runtime after the handle is
 //! dropped; until they finish the connection is not in the pool, so nobody else gets it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dbcore::{Error, PreparedSql, Result, Row, Value};
@@ -40,38 +39,47 @@ pub(crate) struct Shared {
     pub(crate) parse_time: bool,
     /// The session's UTC offset in minutes, when fixed.
     pub(crate) zone: Option<i32>,
-    /// The result decoder (column names and kinds) last built per statement, keyed by the
-    /// address of its cached [`PreparedSql`]; checked against the columns of every result
-    /// before use (an address may be reused, a table may change), rebuilt when it differs.
-    pub(crate) decoders:
-        StdMutex<HashMap<usize, Arc<Decoder>, std::hash::BuildHasherDefault<dbcore::FastHasher>>>,
 }
 
-/// Entries of [`Shared::decoders`] before it is emptied.
-const MAX_DECODERS: usize = 512;
+/// Slots of each thread's decoder cache.
+const DECODER_SLOTS: usize = 64;
+
+/// A cached decoder and the [`PreparedSql`] address it was built for.
+type DecoderSlot = Option<(usize, Arc<Decoder>)>;
+
+thread_local! {
+    /// The result decoder (column names and kinds) last built on this thread per
+    /// statement, in a slot chosen by the address of its cached [`PreparedSql`]. It is
+    /// checked against the columns of every result (and the pool's `parseTime`) before
+    /// use (an address may be reused, a table may change) and rebuilt when it differs.
+    /// Per thread, so that a hit takes no lock and touches no shared reference count.
+    static DECODERS: std::cell::RefCell<[DecoderSlot; DECODER_SLOTS]> =
+        const { std::cell::RefCell::new([const { None }; DECODER_SLOTS]) };
+}
 
 impl Shared {
     /// A decoder for `columns`, the result of `sql`: the cached one when it matches.
     fn decoder(&self, sql: &PreparedSql, columns: &[mysql_async::Column]) -> Arc<Decoder> {
         let key = std::ptr::from_ref(sql) as usize;
-        let cached = self
-            .decoders
-            .lock()
-            .ok()
-            .and_then(|map| map.get(&key).cloned());
-        if let Some(decoder) = cached
-            && decoder.matches(columns)
-        {
-            return decoder;
-        }
-        let decoder = Arc::new(Decoder::new(columns, self.parse_time));
-        if let Ok(mut map) = self.decoders.lock() {
-            if map.len() >= MAX_DECODERS {
-                map.clear();
-            }
-            map.insert(key, Arc::clone(&decoder));
-        }
-        decoder
+        let slot = (key >> 4) % DECODER_SLOTS;
+        let build = || Arc::new(Decoder::new(columns, self.parse_time));
+        DECODERS
+            .try_with(|cache| {
+                let Ok(mut cache) = cache.try_borrow_mut() else {
+                    return build();
+                };
+                if let Some((k, decoder)) = &cache[slot]
+                    && *k == key
+                    && decoder.parse_time() == self.parse_time
+                    && decoder.matches(columns)
+                {
+                    return Arc::clone(decoder);
+                }
+                let decoder = build();
+                cache[slot] = Some((key, Arc::clone(&decoder)));
+                decoder
+            })
+            .unwrap_or_else(|_| build())
     }
 }
 

@@ -202,7 +202,6 @@ impl MySqlDatabase {
             runtime,
             parse_time: config.parse_time,
             zone,
-            decoders: Mutex::default(),
         });
         let db = MySqlDatabase {
             inner: Arc::new(Inner {

@@ -161,7 +161,6 @@ impl Kind {
 pub(crate) struct Decoder {
     names: Columns,
     kinds: Vec<Kind>,
-    #[cfg_attr(not(feature = "chrono"), allow(dead_code))]
     parse_time: bool,
 }
 
@@ -173,6 +172,11 @@ impl Decoder {
             kinds: columns.iter().map(Kind::of).collect(),
             parse_time,
         }
+    }
+
+    /// The `parseTime` it decodes dates with.
+    pub(crate) fn parse_time(&self) -> bool {
+        self.parse_time
     }
 
     /// Whether this decoder reads results with exactly these columns (names and kinds).

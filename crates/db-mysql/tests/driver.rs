@@ -860,3 +860,36 @@ async fn pool_settings_are_checked_against_the_server_limits() {
     assert!(warnings[1].contains("connMaxIdleTime"), "{warnings:?}");
     db.close(Duration::from_secs(5)).await.unwrap();
 }
+
+/// Two pools with different `parseTime` run the same statement text on one thread: the
+/// per-thread statement and decoder caches must not hand one pool's result decoding to
+/// the other.
+#[cfg(feature = "chrono")]
+#[tokio::test(flavor = "current_thread")]
+async fn pools_with_different_parse_time_decode_the_same_statement_their_own_way() {
+    let as_dates = MySqlDatabase::connect(&pool_config(1).with_parse_time(true))
+        .await
+        .unwrap();
+    let as_text = MySqlDatabase::connect(&pool_config(1).with_parse_time(false))
+        .await
+        .unwrap();
+    let sql = "SELECT CAST('2024-01-02 03:04:05' AS DATETIME) AS dt";
+    for _ in 0..3 {
+        let dt = as_dates
+            .query_one(sql, &[])
+            .await
+            .unwrap()
+            .get::<Value>("dt")
+            .unwrap();
+        assert!(matches!(dt, Value::DateTime(_)), "{dt:?}");
+        let dt = as_text
+            .query_one(sql, &[])
+            .await
+            .unwrap()
+            .get::<Value>("dt")
+            .unwrap();
+        assert_eq!(dt, Value::Text("2024-01-02 03:04:05".into()));
+    }
+    as_dates.close(Duration::from_secs(5)).await.unwrap();
+    as_text.close(Duration::from_secs(5)).await.unwrap();
+}
