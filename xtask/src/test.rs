@@ -15,9 +15,14 @@ pub(crate) struct Args {
     no_nextest: bool,
 }
 
+/// The packages whose tests run a second time with every feature on.
+const FEATURE_PACKAGES: [&str; 4] = ["dbcore", "db-sqlite", "db-postgres", "db-mysql"];
+
 /// `cargo xtask test`: the tests and doctests of every workspace package except the
-/// conformance suite, then the conformance suite once per driver in the workspace
-/// (`integration --driver all`). The suite is left out of the first step because
+/// conformance suite, then the driver crates' and `dbcore`'s tests again with every
+/// optional value type on (`chrono`, `json`, `uuid`: nothing else in the workspace turns
+/// them on, so their code would otherwise go untested), then the conformance suite once
+/// per driver in the workspace (`integration --driver all`). The suite is left out of the first step because
 /// without `DB_TEST_DRIVER` it would run a second time against SQLite.
 pub(crate) fn run(args: &Args) -> Result {
     let drivers = integration::select("all", &project_root())?;
@@ -35,15 +40,27 @@ pub(crate) fn run(args: &Args) -> Result {
             ]),
             // nextest does not run doctests.
             Cmd::cargo(["test", "--doc", "--workspace", "--exclude", "conformance"]),
+            Cmd::cargo(
+                ["nextest", "run", "--no-fail-fast", "--all-features"]
+                    .into_iter()
+                    .chain(FEATURE_PACKAGES.iter().flat_map(|p| ["-p", p])),
+            ),
         ]
     } else {
-        vec![Cmd::cargo([
-            "test",
-            "--workspace",
-            "--exclude",
-            "conformance",
-            "--no-fail-fast",
-        ])]
+        vec![
+            Cmd::cargo([
+                "test",
+                "--workspace",
+                "--exclude",
+                "conformance",
+                "--no-fail-fast",
+            ]),
+            Cmd::cargo(
+                ["test", "--no-fail-fast", "--all-features"]
+                    .into_iter()
+                    .chain(FEATURE_PACKAGES.iter().flat_map(|p| ["-p", p])),
+            ),
+        ]
     };
 
     let mut failures = Vec::new();
