@@ -16,6 +16,7 @@
 //! The rollback and the reset run on a task of the pool's runtime after the handle is
 //! dropped; until they finish the connection is not in the pool, so nobody else gets it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,15 +142,17 @@ impl Output {
 
 /// A pooled connection held by the layer. Dropping it returns the connection to the pool
 /// clean, or closes it (see the module docs).
-pub(crate) struct Checkout {
+pub(crate) struct Checkout<'a> {
     conn: Option<Conn>,
     busy: bool,
     pub(crate) in_tx: bool,
     needs_reset: bool,
-    shared: Arc<Shared>,
+    /// Borrowed for a statement on the pool (no reference count touched per statement),
+    /// owned by a transaction.
+    shared: Cow<'a, Arc<Shared>>,
 }
 
-impl std::fmt::Debug for Checkout {
+impl std::fmt::Debug for Checkout<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Checkout")
             .field("id", &self.conn.as_ref().map(Conn::id))
@@ -160,14 +163,26 @@ impl std::fmt::Debug for Checkout {
     }
 }
 
-impl Checkout {
-    pub(crate) fn new(conn: Conn, shared: Arc<Shared>) -> Self {
+impl<'a> Checkout<'a> {
+    pub(crate) fn new(conn: Conn, shared: &'a Arc<Shared>) -> Self {
         Checkout {
             conn: Some(conn),
             busy: false,
             in_tx: false,
             needs_reset: false,
-            shared,
+            shared: Cow::Borrowed(shared),
+        }
+    }
+
+    /// The same checkout, no longer tied to the borrow it was made with (for a
+    /// transaction, which outlives it).
+    pub(crate) fn into_owned(mut self) -> Checkout<'static> {
+        Checkout {
+            conn: self.conn.take(),
+            busy: self.busy,
+            in_tx: self.in_tx,
+            needs_reset: self.needs_reset,
+            shared: Cow::Owned(Arc::clone(&self.shared)),
         }
     }
 
@@ -179,12 +194,6 @@ impl Checkout {
     /// Whether an operation was cancelled half-way: the connection cannot be used again.
     pub(crate) fn is_poisoned(&self) -> bool {
         self.busy || self.conn.is_none()
-    }
-
-    fn conn(&mut self) -> Result<&mut Conn> {
-        self.conn
-            .as_mut()
-            .ok_or_else(|| Error::Internal("the connection has already been released".into()))
     }
 
     /// Runs `op`. If the returned future is dropped before it finishes, the connection is
@@ -207,9 +216,12 @@ impl Checkout {
             self.needs_reset = true;
         }
         self.busy = true;
-        let shared = Arc::clone(&self.shared);
-        let conn = self.conn()?;
-        let result = run(conn, op, &shared).await;
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(Error::Internal(
+                "the connection has already been released".into(),
+            ));
+        };
+        let result = run(conn, op, &self.shared).await;
         self.busy = false;
         result
     }
@@ -222,7 +234,7 @@ impl Checkout {
             self.shared.counters.record_discard();
             let running = self.busy;
             let id = conn.id();
-            let shared = Arc::clone(&self.shared);
+            let shared = Arc::clone(&*self.shared);
             drop(self.shared.runtime.spawn(async move {
                 let _ = conn.disconnect().await;
                 if running {
@@ -233,7 +245,7 @@ impl Checkout {
     }
 }
 
-impl Drop for Checkout {
+impl Drop for Checkout<'_> {
     fn drop(&mut self) {
         let Some(mut conn) = self.conn.take() else {
             return;
@@ -249,7 +261,7 @@ impl Drop for Checkout {
             return;
         }
         let (in_tx, reset) = (self.in_tx, self.needs_reset);
-        let shared = Arc::clone(&self.shared);
+        let shared = Arc::clone(&*self.shared);
         let cleanup = self.shared.runtime.spawn(async move {
             let cleaned = async {
                 if in_tx {

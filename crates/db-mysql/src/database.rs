@@ -347,15 +347,15 @@ impl Inner {
     }
 
     /// A pooled connection, waiting at most `timeout` ([`Error::PoolTimeout`]).
-    pub(crate) async fn checkout(&self) -> Result<Checkout> {
+    pub(crate) async fn checkout(&self) -> Result<Checkout<'_>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }
         let timeout = self.config.timeout;
-        // Whether every connection is in use: a checkout now waits (counted as a wait).
-        let must_wait = self.metrics.connections_in_pool.load(Ordering::Relaxed) == 0
-            && self.metrics.connection_count.load(Ordering::Relaxed)
-                >= self.config.max_open_conns as usize;
+        // Whether the pool is at its size: a checkout that then finds no idle connection
+        // waits for one to come back (counted as a wait); below it, one is opened.
+        let full = self.metrics.connection_count.load(Ordering::Relaxed)
+            >= self.config.max_open_conns as usize;
         let mut get = std::pin::pin!(self.pool.get_conn());
         // Fast path: an idle connection is handed over on the first poll. No deadline is
         // registered for it.
@@ -368,7 +368,7 @@ impl Inner {
         .await;
         if let Some(got) = first {
             return match got {
-                Ok(conn) => Ok(Checkout::new(conn, Arc::clone(&self.shared))),
+                Ok(conn) => Ok(Checkout::new(conn, &self.shared)),
                 Err(e) => Err(map_connect_error(e)),
             };
         }
@@ -385,10 +385,10 @@ impl Inner {
         };
         match observe::timed(observe::acquire_span(MYSQL), wait).await {
             Ok(Ok(conn)) => {
-                if must_wait {
+                if full {
                     self.shared.counters.record_wait(started.elapsed());
                 }
-                Ok(Checkout::new(conn, Arc::clone(&self.shared)))
+                Ok(Checkout::new(conn, &self.shared))
             }
             Ok(Err(e)) => Err(map_connect_error(e)),
             Err(timed_out) => {

@@ -33,7 +33,7 @@ use crate::database::{BULK_ROWS, Inner};
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
 struct TxConn {
-    checkout: Checkout,
+    checkout: Checkout<'static>,
     /// Rolled back because the deadline passed: refuses further work.
     aborted: bool,
 }
@@ -365,7 +365,7 @@ impl MySqlTransaction<'static> {
     pub(crate) async fn begin(db: Arc<Inner>, options: TxOptions) -> Result<Self> {
         let deadline = options.timeout.map(|t| Instant::now() + t);
         let span = observe::transaction_span(DatabaseType::Mysql, &options);
-        let mut checkout = db.checkout().await?;
+        let mut checkout = db.checkout().await?.into_owned();
         // From here on a dropped handle rolls back, even while START TRANSACTION is in
         // flight (then the connection is closed).
         checkout.in_tx = true;
