@@ -254,6 +254,18 @@ impl Watcher {
 
     /// The thread: wakes the waits whose deadline passed, sleeps until the next one.
     fn run(&self) {
+        /// Marks the thread as gone if it ends by a panic (a waker that panics), so that
+        /// the next registration starts a new one, which fires what is due. (A normal
+        /// exit clears `running` under the same lock that saw no live entry.)
+        struct Exit<'w>(&'w Watcher);
+        impl Drop for Exit<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.lock().running = false;
+                }
+            }
+        }
+        let _exit = Exit(self);
         let mut due: Vec<Waker> = Vec::new();
         let mut state = self.lock();
         loop {
@@ -273,7 +285,10 @@ impl Watcher {
             state.next_wake = next;
             if !due.is_empty() {
                 drop(state);
-                due.drain(..).for_each(Waker::wake);
+                for waker in due.drain(..) {
+                    // A waker that panics must not keep the others asleep.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+                }
                 state = self.lock();
                 continue;
             }
@@ -378,6 +393,29 @@ mod tests {
             .unwrap_or(started);
         assert_eq!(within_from(past, Duration::ZERO, fut).await, Err(Elapsed));
         assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_waker_that_panics_does_not_stop_the_watcher() {
+        struct Panics;
+        impl std::task::Wake for Panics {
+            fn wake(self: Arc<Self>) {
+                panic!("this waker panics (expected in this test)");
+            }
+        }
+        let waker = Waker::from(Arc::new(Panics));
+        let mut cx = Context::from_waker(&waker);
+        let fut = std::pin::pin!(std::future::pending::<()>());
+        let mut bad = within(Duration::from_millis(10), fut);
+        assert!(Pin::new(&mut bad).poll(&mut cx).is_pending());
+        // A wait due after it is still woken at its deadline.
+        let fut = std::pin::pin!(std::future::pending::<()>());
+        let woken = tokio::time::timeout(
+            Duration::from_secs(10),
+            within(Duration::from_millis(80), fut),
+        );
+        assert_eq!(woken.await, Ok(Err(Elapsed)), "the watcher stopped");
+        drop(bad);
     }
 
     #[tokio::test]
