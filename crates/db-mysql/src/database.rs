@@ -379,7 +379,7 @@ impl Inner {
         let started = Instant::now();
         let wait = async {
             // Not `tokio::time::timeout`: see `dbcore::deadline`.
-            dbcore::deadline::within_from(started, timeout, get)
+            dbcore::deadline::within_from_pending(started, timeout, get)
                 .await
                 .map_err(|_| Error::PoolTimeout(timeout))
         };

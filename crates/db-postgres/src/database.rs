@@ -216,7 +216,7 @@ pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn<'_>> {
     let timeout = inner.config.timeout;
     let wait = async {
         // Not `tokio::time::timeout`: see `dbcore::deadline`.
-        match dbcore::deadline::within_from(started, timeout, checkout).await {
+        match dbcore::deadline::within_from_pending(started, timeout, checkout).await {
             Ok(Ok(obj)) => {
                 // A wait is a checkout that got a connection someone else gave back
                 // (its last recycle is this checkout's); one that waited only for a

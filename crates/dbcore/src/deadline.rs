@@ -53,6 +53,7 @@ pub fn within<F: Future + Unpin>(timeout: Duration, fut: F) -> Within<F> {
         fut,
         deadline: Instant::now().checked_add(timeout),
         slot: Slot::Unregistered,
+        just_polled: false,
     }
 }
 
@@ -64,7 +65,22 @@ pub fn within_from<F: Future + Unpin>(start: Instant, timeout: Duration, fut: F)
         fut,
         deadline: start.checked_add(timeout),
         slot: Slot::Unregistered,
+        just_polled: false,
     }
+}
+
+/// [`within_from`] for a future whose last poll, by this same task, returned
+/// `Pending` (a checkout tried once without a deadline): the first poll only registers
+/// the deadline instead of polling `fut` again, since `fut` already holds the task's
+/// waker.
+pub fn within_from_pending<F: Future + Unpin>(
+    start: Instant,
+    timeout: Duration,
+    fut: F,
+) -> Within<F> {
+    let mut wait = within_from(start, timeout, fut);
+    wait.just_polled = true;
+    wait
 }
 
 /// The future returned by [`within`] and [`within_from`].
@@ -75,6 +91,8 @@ pub struct Within<F> {
     /// `None`: too far in the future to represent, i.e. no deadline.
     deadline: Option<Instant>,
     slot: Slot,
+    /// `fut` returned `Pending` to this task just before: skip polling it once.
+    just_polled: bool,
 }
 
 #[derive(Debug)]
@@ -91,7 +109,9 @@ impl<F: Future + Unpin> Future for Within<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if let Poll::Ready(out) = Pin::new(&mut this.fut).poll(cx) {
+        if !std::mem::take(&mut this.just_polled)
+            && let Poll::Ready(out) = Pin::new(&mut this.fut).poll(cx)
+        {
             this.release();
             return Poll::Ready(Ok(out));
         }
@@ -416,6 +436,27 @@ mod tests {
         );
         assert_eq!(woken.await, Ok(Err(Elapsed)), "the watcher stopped");
         drop(bad);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wait_after_a_pending_poll_is_woken_by_its_future_or_its_deadline() {
+        for (send_after, expected) in [(Some(20), Ok(Ok(5))), (None, Err(Elapsed))] {
+            let (tx, mut rx) = tokio::sync::oneshot::channel::<u32>();
+            // The first poll, as a checkout does, leaves the task's waker in `rx`.
+            let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut rx).poll(cx))).await;
+            assert!(first.is_pending());
+            let started = Instant::now();
+            if let Some(ms) = send_after {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    let _ = tx.send(5);
+                });
+            } else {
+                std::mem::forget(tx);
+            }
+            let got = within_from_pending(started, Duration::from_millis(300), &mut rx).await;
+            assert_eq!(got.map(|r| r.map_err(drop)), expected);
+        }
     }
 
     #[tokio::test]
