@@ -11,7 +11,7 @@ use tokio_postgres::Statement;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 
 use crate::error::map_error;
-use crate::value::{Param, bind, bind_all, read_value};
+use crate::value::{Bound, Param, bind, bind_all, read_value};
 
 /// Prepared statements kept per connection before the cache is emptied.
 const MAX_CACHED_STATEMENTS: usize = 512;
@@ -55,7 +55,8 @@ pub(crate) async fn execute(
     params: &[Value],
 ) -> Result<u64> {
     let stmt = prepare(client, &sql.sql).await?;
-    let bound = bind_all(params, stmt.params())?;
+    let mut bound = Bound::new();
+    bind_all(&mut bound, params, stmt.params())?;
     match client
         .execute_raw(&stmt, bound.iter())
         .await
@@ -64,7 +65,8 @@ pub(crate) async fn execute(
         Err(e) if stale_plan(&e) => {
             client.statement_cache.remove(&sql.sql, &[]);
             let stmt = prepare(client, &sql.sql).await?;
-            let bound = bind_all(params, stmt.params())?;
+            let mut bound = Bound::new();
+            bind_all(&mut bound, params, stmt.params())?;
             client
                 .execute_raw(&stmt, bound.iter())
                 .await
@@ -123,7 +125,8 @@ async fn collect_rows(
     params: &[Value],
     shape: Shape,
 ) -> Result<Rows> {
-    let bound = bind_all(params, stmt.params())?;
+    let mut bound = Bound::new();
+    bind_all(&mut bound, params, stmt.params())?;
     let stream = client
         .query_raw(stmt, bound.iter())
         .await
@@ -166,7 +169,8 @@ pub(crate) async fn for_each_row(
     f: &mut (dyn FnMut(Row) -> Result<()> + Send),
 ) -> Result<u64> {
     let stmt = prepare(client, &sql.sql).await?;
-    let bound = bind_all(params, stmt.params())?;
+    let mut bound = Bound::new();
+    bind_all(&mut bound, params, stmt.params())?;
     let stream = client
         .query_raw(&stmt, bound.iter())
         .await
@@ -296,7 +300,8 @@ pub(crate) async fn insert_rows(
         let params: Vec<Value> = chunk.iter().flatten().cloned().collect();
         // One-off SQL shapes are not worth a cached statement each.
         let stmt = client.prepare(&sql).await.map_err(map_error)?;
-        let bound = bind_all(&params, stmt.params())?;
+        let mut bound = Bound::new();
+        bind_all(&mut bound, &params, stmt.params())?;
         total += client
             .execute_raw(&stmt, bound.iter())
             .await

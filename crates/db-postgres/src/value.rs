@@ -275,9 +275,14 @@ fn float_text(f: f64) -> String {
 /// Bound parameters: up to eight stay on the stack (no allocation per statement).
 pub(crate) type Bound<'a> = smallvec::SmallVec<[Param<'a>; 8]>;
 
-/// Converts every parameter for a statement whose parameter types are `types`.
-/// The count has been checked before.
-pub(crate) fn bind_all<'a>(params: &'a [Value], types: &[Type]) -> Result<Bound<'a>, Error> {
+/// Converts every parameter for a statement whose parameter types are `types` into
+/// `bound` (empty; filled in place, where a returned list would be copied). The count
+/// has been checked before.
+pub(crate) fn bind_all<'a>(
+    bound: &mut Bound<'a>,
+    params: &'a [Value],
+    types: &[Type],
+) -> Result<(), Error> {
     if params.len() != types.len() {
         return Err(Error::Parameter {
             position: "count".into(),
@@ -288,12 +293,11 @@ pub(crate) fn bind_all<'a>(params: &'a [Value], types: &[Type]) -> Result<Bound<
             ),
         });
     }
-    params
-        .iter()
-        .zip(types)
-        .enumerate()
-        .map(|(i, (v, ty))| bind(i, v, ty))
-        .collect()
+    bound.reserve(params.len());
+    for (i, (value, ty)) in params.iter().zip(types).enumerate() {
+        bound.push(bind(i, value, ty)?);
+    }
+    Ok(())
 }
 
 /// Any column value, undecoded.
