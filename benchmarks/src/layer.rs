@@ -3,14 +3,15 @@
 //!
 //! Two ways in are measured: the driver's concrete type (`PgDatabase`, `MySqlDatabase`),
 //! whose statement methods are inherent `async fn`s, as a service that depends on one
-//! driver crate calls them; and `Box<dyn Database>` from the factory, where every call
-//! goes through the object-safe trait and its boxed future.
+//! driver crate calls them (point selects with `query_one_as`); and `Box<dyn Database>`
+//! from the factory, where every call goes through the object-safe trait and its boxed
+//! future (point selects with `query_one` + `Row::decode`).
 
 use std::future::Future;
 use std::hint::black_box;
 use std::time::Duration;
 
-use dbcore::{Database, Row, TxOptions, Value, params};
+use dbcore::{Database, FromRow, TxOptions, Value, params};
 
 use crate::measure::BenchResult;
 use crate::target::AsyncOps;
@@ -32,12 +33,13 @@ pub(crate) trait BulkAdmin: Send + Sync + 'static {
 /// The database handle a layer row calls: the statements of the timed loops, and the
 /// rest of the portable API.
 pub(crate) trait LayerDb: Send + Sync + 'static {
-    /// `query_one` as this way in calls it.
-    fn query_one<'a>(
+    /// One row decoded into `T`, as this way in reads it: `query_one_as` on the concrete
+    /// type, `query_one(..)` + `Row::decode` through `dyn Database`.
+    fn query_one_as<'a, T: FromRow + Send + 'a>(
         &'a self,
         sql: &'a str,
         params: &'a [Value],
-    ) -> impl Future<Output = dbcore::Result<Row>> + Send + 'a;
+    ) -> impl Future<Output = dbcore::Result<T>> + Send + 'a;
     /// `execute` as this way in calls it.
     fn execute<'a>(
         &'a self,
@@ -52,12 +54,12 @@ pub(crate) trait LayerDb: Send + Sync + 'static {
 macro_rules! concrete_layer_db {
     ($ty:ty) => {
         impl LayerDb for $ty {
-            fn query_one<'a>(
+            fn query_one_as<'a, T: FromRow + Send + 'a>(
                 &'a self,
                 sql: &'a str,
                 params: &'a [Value],
-            ) -> impl Future<Output = dbcore::Result<Row>> + Send + 'a {
-                <$ty>::query_one(self, sql, params)
+            ) -> impl Future<Output = dbcore::Result<T>> + Send + 'a {
+                <$ty>::query_one_as(self, sql, params)
             }
             fn execute<'a>(
                 &'a self,
@@ -86,12 +88,12 @@ impl std::fmt::Debug for DynDb {
 }
 
 impl LayerDb for DynDb {
-    fn query_one<'a>(
+    async fn query_one_as<'a, T: FromRow + Send + 'a>(
         &'a self,
         sql: &'a str,
         params: &'a [Value],
-    ) -> impl Future<Output = dbcore::Result<Row>> + Send + 'a {
-        self.0.query_one(sql, params)
+    ) -> dbcore::Result<T> {
+        self.0.query_one(sql, params).await?.decode()
     }
     fn execute<'a>(
         &'a self,
@@ -116,9 +118,8 @@ impl<D: LayerDb, A: BulkAdmin> AsyncOps for LayerOps<D, A> {
     type BulkRows = Vec<Vec<Value>>;
 
     async fn point_select(&self, id: i64) -> BenchResult<()> {
-        let row = self.db.query_one(SELECT_SQL, &params![id]).await?;
-        // Moves the values out, as the raw drivers' typed reads build them directly.
-        let decoded: (i64, String, f64) = row.decode()?;
+        // Decoded into the tuple, as the raw drivers' typed reads build it directly.
+        let decoded: (i64, String, f64) = self.db.query_one_as(SELECT_SQL, &params![id]).await?;
         black_box(decoded);
         Ok(())
     }

@@ -276,7 +276,7 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
          (`exec_first`, `exec_drop`), W4 `start_transaction` + `commit`, W5 1000-row \
          multi-row INSERT batches in one transaction. Layer: `MySqlDatabase::connect(cfg)` \
          with maxOpenConns = maxIdleConns = pool size, healthCheckInterval 0, other settings \
-         at their defaults; W1/W2 `query_one`, W3 `execute`, W4 `begin` + 5 `execute` + \
+         at their defaults; W1/W2 `query_one_as` (`query_one` + `decode` through dyn Database), W3 `execute`, W4 `begin` + 5 `execute` + \
          `commit`, W5 `insert_many` (1000-row batches, one transaction). The dblayer row \
          calls `query_one` / `execute` on the concrete `MySqlDatabase` (inherent methods, no \
          boxed future); the dyn Database row makes the same calls through `Box<dyn Database>` \

@@ -252,7 +252,7 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
          + `BinaryCopyInWriter`. Layer: `PgDatabase::connect_with(cfg, \
          PgOptions::new().search_path([schema]))` with sslMode disable, maxOpenConns = \
          maxIdleConns = pool size, healthCheckInterval 0, other settings at their defaults; \
-         W1/W2 `query_one`, W3 `execute`, W4 `begin` + 5 `execute` + `commit`, W5 `insert_many` \
+         W1/W2 `query_one_as` (`query_one` + `decode` through dyn Database), W3 `execute`, W4 `begin` + 5 `execute` + `commit`, W5 `insert_many` \
          (binary COPY). The dblayer row calls `query_one` / `execute` on the concrete \
          `PgDatabase` (inherent methods, no boxed future); the dyn Database row makes the same \
          calls through `Box<dyn Database>` (one boxed future per call), as code using \

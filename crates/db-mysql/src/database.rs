@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dbcore::observe::{self, no_rows, rows_affected, rows_returned, traced};
 use dbcore::{
-    ConnectOptions, Database, DatabaseType, Error, Executor, HealthCheck, HealthMonitor,
+    ConnectOptions, Database, DatabaseType, Error, Executor, FromRow, HealthCheck, HealthMonitor,
     MySqlConfig, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SslMode,
     Transaction, TxOptions, Value, retry_connect,
 };
@@ -470,6 +470,23 @@ impl MySqlDatabase {
     /// [`Executor::query_one`] without the boxed future of the object-safe trait.
     pub async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
         dbcore::single_row(self.query_rows(sql, params).await?)
+    }
+
+    /// `query_one(..)` then [`Row::decode`]: exactly one row
+    /// ([`Error::RowNotFound`] / [`Error::TooManyRows`] otherwise), with as many columns
+    /// as `T` has elements; a column that does not fit is named in the error. (The
+    /// PostgreSQL driver decodes straight from the server's answer; here the row is
+    /// decoded after it is read.)
+    pub async fn query_one_as<T: FromRow>(&self, sql: &str, params: &[Value]) -> Result<T> {
+        self.query_one(sql, params).await?.decode()
+    }
+
+    /// `query_opt(..)` then [`Row::decode`]: `None` for no row.
+    pub async fn query_opt_as<T: FromRow>(&self, sql: &str, params: &[Value]) -> Result<Option<T>> {
+        self.query_opt(sql, params)
+            .await?
+            .map(Row::decode)
+            .transpose()
     }
 
     /// [`Executor::query_opt`] without the boxed future of the object-safe trait.

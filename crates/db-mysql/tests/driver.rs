@@ -893,3 +893,24 @@ async fn pools_with_different_parse_time_decode_the_same_statement_their_own_way
     as_dates.close(Duration::from_secs(5)).await.unwrap();
     as_text.close(Duration::from_secs(5)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_single_row_queries_decode_into_tuples() {
+    let db = MySqlDatabase::connect(&pool_config(1)).await.unwrap();
+    let (id, name): (i64, String) = db
+        .query_one_as("SELECT CAST($1 AS SIGNED), 'Ada'", &params![7])
+        .await
+        .unwrap();
+    assert_eq!((id, name.as_str()), (7, "Ada"));
+    let none: Option<(i64,)> = db
+        .query_opt_as("SELECT 1 FROM DUAL WHERE 1 = 0", &[])
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    let err = db
+        .query_one_as::<(i64, i64)>("SELECT 1, 'x'", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    db.close(Duration::from_secs(5)).await.unwrap();
+}

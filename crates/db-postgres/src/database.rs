@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dbcore::observe::{self, no_rows, rows_affected, traced};
 use dbcore::{
-    Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor, InsertPlan,
-    PlaceholderStyle, PoolStats, PostgresConfig, PreparedSql, Result, Row, SqlCache, Transaction,
-    TxOptions, Value, prepare_sql, retry_connect,
+    Database, DatabaseType, Error, ErrorKind, Executor, FromRow, HealthCheck, HealthMonitor,
+    InsertPlan, PlaceholderStyle, PoolStats, PostgresConfig, PreparedSql, Result, Row, SqlCache,
+    Transaction, TxOptions, Value, prepare_sql, retry_connect,
 };
 use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
 
 use crate::config::{PgOptions, to_native};
 use crate::conn::{self, PooledConn, Shared, build_pool, spawn_reaper};
 use crate::error::{describe_tls, map_pool_error};
-use crate::exec::{self, Rows, Shape};
+use crate::exec::{self, Fetched, PortableRows, ReadRows, Shape, TypedRows};
 use crate::tls::{self, Tls};
 use crate::transaction::PgTransaction;
 
@@ -282,7 +282,7 @@ impl PgDatabase {
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         match observe::statement_span(None, PG, "execute", sql) {
             None => self.run_execute(sql, params).await,
-            // Boxed, as in `query_rows`.
+            // Boxed, as in `fetch`.
             Some(span) => {
                 let run = self.run_execute(sql, params);
                 Box::pin(observe::traced_in(
@@ -300,30 +300,77 @@ impl PgDatabase {
 
     /// [`Executor::query`] without the boxed future of the object-safe trait.
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        Ok(self.query_rows(sql, params, Shape::All).await?.into_vec())
+        let rows = self.fetch(sql, params, Shape::All, &PortableRows).await?;
+        Ok(rows.into_vec())
     }
 
     /// [`Executor::query_one`] without the boxed future of the object-safe trait.
     pub async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
-        let rows = self.query_rows(sql, params, Shape::AtMostOne).await?;
+        let rows = self
+            .fetch(sql, params, Shape::AtMostOne, &PortableRows)
+            .await?;
         rows.into_iter().next().ok_or(Error::RowNotFound)
     }
 
     /// [`Executor::query_opt`] without the boxed future of the object-safe trait.
     pub async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        let rows = self.query_rows(sql, params, Shape::AtMostOne).await?;
+        let rows = self
+            .fetch(sql, params, Shape::AtMostOne, &PortableRows)
+            .await?;
         Ok(rows.into_iter().next())
     }
 
-    /// The rows of one query on a pooled connection (the body of every query method,
-    /// without a boxed future per call).
-    async fn query_rows(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Rows> {
+    /// `query_one(..)` then [`Row::decode`], with the row decoded straight from the
+    /// server's answer into `T` (no [`Row`] built): exactly one row
+    /// ([`Error::RowNotFound`] / [`Error::TooManyRows`] otherwise), with as many columns
+    /// as `T` has elements; a column that does not fit is named in the error.
+    ///
+    /// ```no_run
+    /// # async fn run(db: &db_postgres::PgDatabase) -> db_postgres::Result<()> {
+    /// use db_postgres::params;
+    /// let (id, name): (i64, String) = db
+    ///     .query_one_as("SELECT id, name FROM users WHERE id = $1", &params![7])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_one_as<T: FromRow + Send>(&self, sql: &str, params: &[Value]) -> Result<T> {
+        self.query_opt_as(sql, params)
+            .await?
+            .ok_or(Error::RowNotFound)
+    }
+
+    /// `query_opt(..)` then [`Row::decode`], decoded straight into `T` as
+    /// [`query_one_as`](Self::query_one_as) does: `None` for no row.
+    pub async fn query_opt_as<T: FromRow + Send>(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<T>> {
+        let rows = self
+            .fetch(sql, params, Shape::AtMostOne, &TypedRows::<T>::new())
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// The rows of one query on a pooled connection, as `read` converts them (the body
+    /// of every query method, without a boxed future per call).
+    async fn fetch<R>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        shape: Shape,
+        read: &R,
+    ) -> Result<Fetched<R::Out>>
+    where
+        R: ReadRows + Sync,
+        R::Out: Send,
+    {
         match observe::statement_span(None, PG, "query", sql) {
-            None => self.run_query(sql, params, shape).await,
+            None => self.run_query(sql, params, shape, read).await,
             // Boxed: the traced path would otherwise double the size of every call's
             // future, traced or not.
             Some(span) => {
-                let run = self.run_query(sql, params, shape);
+                let run = self.run_query(sql, params, shape, read);
                 Box::pin(observe::traced_in(
                     span,
                     PG,
@@ -343,10 +390,20 @@ impl PgDatabase {
         on_conn!(self, client => exec::execute(client, &prepared, params))
     }
 
-    /// `query_rows` without its span.
-    async fn run_query(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Rows> {
+    /// `fetch` without its span.
+    async fn run_query<R>(
+        &self,
+        sql: &str,
+        params: &[Value],
+        shape: Shape,
+        read: &R,
+    ) -> Result<Fetched<R::Out>>
+    where
+        R: ReadRows + Sync,
+        R::Out: Send,
+    {
         let prepared = self.prepare(sql, params.len())?;
-        on_conn!(self, client => exec::query(client, &prepared, params, shape))
+        on_conn!(self, client => exec::query(client, &prepared, params, shape, read))
     }
 
     /// `execute_batch` without its span.

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use dbcore::{
-    Columns, DatabaseType, Error, InsertPlan, PreparedSql, Result, Row, Value, quote_identifier,
+    Columns, DatabaseType, Error, FromRow, InsertPlan, PreparedSql, Result, Row, Value,
+    quote_identifier,
 };
 use deadpool_postgres::ClientWrapper;
 use futures_util::{StreamExt, pin_mut};
@@ -87,30 +88,87 @@ pub(crate) enum Shape {
     AtMostOne,
 }
 
-/// The rows a query returned: inline when there is at most one.
-pub(crate) type Rows = smallvec::SmallVec<[Row; 1]>;
+/// What a query returned, one `R` per row: inline when there is at most one.
+pub(crate) type Fetched<R> = smallvec::SmallVec<[R; 1]>;
 
 /// `db.rows` of a query's result (for tracing).
-pub(crate) fn rows_in(rows: &Rows) -> Option<u64> {
+pub(crate) fn rows_in<R>(rows: &Fetched<R>) -> Option<u64> {
     Some(rows.len() as u64)
 }
 
-/// Runs one query and returns its rows (see [`Shape`]).
-pub(crate) async fn query(
+/// A reader of a result's rows: given the statement, returns the function that
+/// converts each native row.
+pub(crate) trait ReadRows {
+    /// What one row becomes.
+    type Out;
+    /// The converter of one result's rows.
+    fn reader(
+        &self,
+        sql: &PreparedSql,
+        stmt: &Statement,
+    ) -> impl FnMut(&tokio_postgres::Row) -> Result<Self::Out>;
+}
+
+/// Rows as portable [`Row`]s, sharing their column names.
+pub(crate) struct PortableRows;
+
+impl ReadRows for PortableRows {
+    type Out = Row;
+    fn reader(
+        &self,
+        sql: &PreparedSql,
+        stmt: &Statement,
+    ) -> impl FnMut(&tokio_postgres::Row) -> Result<Row> {
+        let columns = column_names(sql, stmt);
+        move |row| convert_row(&columns, row)
+    }
+}
+
+/// Rows decoded straight into `T` ([`FromRow::from_columns`]): no [`Row`], no list of
+/// values, column names only for an error.
+pub(crate) struct TypedRows<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> TypedRows<T> {
+    pub(crate) fn new() -> Self {
+        TypedRows(std::marker::PhantomData)
+    }
+}
+
+impl<T: FromRow> ReadRows for TypedRows<T> {
+    type Out = T;
+    fn reader(
+        &self,
+        _sql: &PreparedSql,
+        _stmt: &Statement,
+    ) -> impl FnMut(&tokio_postgres::Row) -> Result<T> {
+        |row| {
+            let columns = row.columns();
+            T::from_columns(
+                columns.len(),
+                |i| read_value(row, i, columns[i].name()),
+                |i| columns[i].name().to_owned(),
+            )
+        }
+    }
+}
+
+/// Runs one query and returns its rows (see [`Shape`]) as `read` converts them.
+pub(crate) async fn query<R: ReadRows>(
     client: &ClientWrapper,
     sql: &PreparedSql,
     params: &[Value],
     shape: Shape,
-) -> Result<Rows> {
+    read: &R,
+) -> Result<Fetched<R::Out>> {
     let stmt = prepare(client, &sql.sql).await?;
-    match collect_rows(client, sql, &stmt, params, shape).await {
+    match collect_rows(client, sql, &stmt, params, shape, read).await {
         // The plan error arrives before any row, so nothing was delivered twice.
         Err(e) if stale_plan(&e) => {
             client.statement_cache.remove(&sql.sql, &[]);
             // Read the rows with the re-prepared statement: its columns may differ
             // from the stale one's.
             let stmt = prepare(client, &sql.sql).await?;
-            collect_rows(client, sql, &stmt, params, shape).await
+            collect_rows(client, sql, &stmt, params, shape, read).await
         }
         other => other,
     }
@@ -118,13 +176,14 @@ pub(crate) async fn query(
 
 /// Binds `params`, runs `stmt` and converts its rows as they arrive (no intermediate
 /// list of native rows).
-async fn collect_rows(
+async fn collect_rows<R: ReadRows>(
     client: &ClientWrapper,
     sql: &PreparedSql,
     stmt: &Statement,
     params: &[Value],
     shape: Shape,
-) -> Result<Rows> {
+    read: &R,
+) -> Result<Fetched<R::Out>> {
     let mut bound = Bound::new();
     bind_all(&mut bound, params, stmt.params())?;
     let stream = client
@@ -132,14 +191,14 @@ async fn collect_rows(
         .await
         .map_err(map_error)?;
     pin_mut!(stream);
-    let columns = column_names(sql, stmt);
-    let mut rows = Rows::new();
+    let mut convert = read.reader(sql, stmt);
+    let mut rows = Fetched::new();
     while let Some(row) = stream.next().await {
         let row = row.map_err(map_error)?;
         if shape == Shape::AtMostOne && !rows.is_empty() {
             return Err(Error::TooManyRows);
         }
-        rows.push(convert_row(&columns, &row)?);
+        rows.push(convert(&row)?);
     }
     Ok(rows)
 }

@@ -28,7 +28,7 @@ use deadpool_postgres::ClientWrapper;
 
 use crate::conn::PooledConn;
 use crate::database::{Inner, prepare};
-use crate::exec::{self, Shape};
+use crate::exec::{self, PortableRows, Shape};
 
 /// How long the clean-up of an abandoned transaction may take before the connection is
 /// discarded instead.
@@ -467,7 +467,13 @@ impl Executor for PgTransaction<'_> {
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        let run = exec::query(self.core.client(), &prepared, params, Shape::All);
+        let run = exec::query(
+            self.core.client(),
+            &prepared,
+            params,
+            Shape::All,
+            &PortableRows,
+        );
         let rows = self.statement("query", sql, exec::rows_in, run).await?;
         Ok(rows.into_vec())
     }
@@ -478,7 +484,13 @@ impl Executor for PgTransaction<'_> {
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        let run = exec::query(self.core.client(), &prepared, params, Shape::AtMostOne);
+        let run = exec::query(
+            self.core.client(),
+            &prepared,
+            params,
+            Shape::AtMostOne,
+            &PortableRows,
+        );
         let rows = self.statement("query", sql, exec::rows_in, run).await?;
         Ok(rows.into_iter().next())
     }

@@ -1284,3 +1284,60 @@ async fn single_row_queries_stop_at_the_second_row_and_leave_the_connection_clea
     assert_eq!(stats.open, 1, "{stats:?}");
     db.close(Duration::from_secs(5)).await.unwrap();
 }
+
+/// `query_one_as` / `query_opt_as` decode straight into a tuple with the same rules as
+/// `query_one(..).decode()`: one row, as many columns as elements, a column that does
+/// not fit named in the error; `query_opt_as` gives `None` for no row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_single_row_queries_decode_into_tuples() {
+    let db = PgDatabase::connect(&base_config().with_pool(1))
+        .await
+        .unwrap();
+    let sql =
+        "SELECT $1::int8 AS id, 'Ada'::text AS name, 0.5::float8 AS score, NULL::int4 AS gone";
+    let (id, name, score, gone): (i64, String, f64, Option<i32>) =
+        db.query_one_as(sql, &params![7i64]).await.unwrap();
+    assert_eq!((id, name.as_str(), score, gone), (7, "Ada", 0.5, None));
+    let same: (i64, String, f64, Option<i32>) = db
+        .query_one(sql, &params![7i64])
+        .await
+        .unwrap()
+        .decode()
+        .unwrap();
+    assert_eq!(same, (id, name, score, gone));
+
+    let err = db
+        .query_one_as::<(i64, i64, f64, Option<i32>)>(sql, &params![7i64])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.to_string().contains("name"), "{err}");
+    let err = db
+        .query_one_as::<(i64, String)>(sql, &params![7i64])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("4 column(s) but the tuple has 2"),
+        "{err}"
+    );
+
+    let none: Option<(i64,)> = db
+        .query_opt_as("SELECT 1::int8 WHERE false", &[])
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    let err = db
+        .query_one_as::<(i64,)>("SELECT 1::int8 WHERE false", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RowNotFound, "{err}");
+    let err = db
+        .query_opt_as::<(i32,)>("SELECT generate_series(1, 3)", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooManyRows, "{err}");
+    // The connection is clean after the errors.
+    let (n,): (i64,) = db.query_one_as("SELECT 41::int8 + 1", &[]).await.unwrap();
+    assert_eq!(n, 42);
+    db.close(Duration::from_secs(5)).await.unwrap();
+}

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dbcore::observe;
 use dbcore::{
-    Database, DatabaseType, Error, ErrorKind, Executor, HealthCheck, HealthMonitor, InsertPlan,
-    PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SqliteConfig, Transaction,
-    TxOptions, Value,
+    Database, DatabaseType, Error, ErrorKind, Executor, FromRow, HealthCheck, HealthMonitor,
+    InsertPlan, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SqliteConfig,
+    Transaction, TxOptions, Value,
 };
 use futures_util::FutureExt;
 use rusqlite::Connection;
@@ -425,6 +425,23 @@ impl SqliteDatabase {
     /// [`Executor::query_one`] without the boxed future of the object-safe trait.
     pub async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
         self.query_rows(sql, params, Shape::AtMostOne).await?.one()
+    }
+
+    /// `query_one(..)` then [`Row::decode`]: exactly one row
+    /// ([`Error::RowNotFound`] / [`Error::TooManyRows`] otherwise), with as many columns
+    /// as `T` has elements; a column that does not fit is named in the error. (The
+    /// PostgreSQL driver decodes straight from the server's answer; here the row is
+    /// decoded after it is read.)
+    pub async fn query_one_as<T: FromRow>(&self, sql: &str, params: &[Value]) -> Result<T> {
+        self.query_one(sql, params).await?.decode()
+    }
+
+    /// `query_opt(..)` then [`Row::decode`]: `None` for no row.
+    pub async fn query_opt_as<T: FromRow>(&self, sql: &str, params: &[Value]) -> Result<Option<T>> {
+        self.query_opt(sql, params)
+            .await?
+            .map(Row::decode)
+            .transpose()
     }
 
     /// [`Executor::query_opt`] without the boxed future of the object-safe trait.

@@ -492,3 +492,22 @@ async fn single_row_queries_refuse_a_second_row_on_every_path() {
     db.close(Duration::from_secs(1)).await.unwrap();
     cleanup(&cfg);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn typed_single_row_queries_decode_into_tuples() {
+    let mut cfg = SqliteConfig::default();
+    cfg.file_path = ":memory:".into();
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    let (id, name): (i64, String) = db
+        .query_one_as("SELECT $1, 'Ada'", &params![7])
+        .await
+        .unwrap();
+    assert_eq!((id, name.as_str()), (7, "Ada"));
+    let none: Option<(i64,)> = db.query_opt_as("SELECT 1 WHERE 0", &[]).await.unwrap();
+    assert!(none.is_none());
+    let err = db
+        .query_one_as::<(i64, i64)>("SELECT 1, 'x'", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+}

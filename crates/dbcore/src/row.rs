@@ -175,6 +175,28 @@ impl Row {
 pub trait FromRow: Sized {
     /// Converts `row`, or says which column did not fit.
     fn from_row(row: Row) -> Result<Self>;
+
+    /// Builds `Self` from a result's `len` columns read one at a time: `value(i)` reads
+    /// column `i` (in order, each once) and `name(i)` names it for an error. Drivers use
+    /// it to decode a native row without building a [`Row`] (`query_one_as`). The
+    /// default builds the [`Row`] and calls [`FromRow::from_row`].
+    fn from_columns<V, N>(len: usize, mut value: V, name: N) -> Result<Self>
+    where
+        V: FnMut(usize) -> Result<Value>,
+        N: Fn(usize) -> String,
+    {
+        let columns: Columns = (0..len).map(&name).collect();
+        let values = (0..len).map(&mut value).collect::<Result<Vec<_>>>()?;
+        Self::from_row(Row::new(columns, values))
+    }
+}
+
+/// The error of a row whose column count is not the tuple's.
+fn width_error(columns: usize, elements: usize) -> Error {
+    Error::Decode {
+        column: format!("#{}", columns.min(elements)),
+        message: format!("the row has {columns} column(s) but the tuple has {elements} element(s)"),
+    }
 }
 
 impl FromRow for Row {
@@ -188,14 +210,7 @@ macro_rules! tuple_from_row {
         impl<$($t: FromValue),+> FromRow for ($($t,)+) {
             fn from_row(row: Row) -> Result<Self> {
                 if row.values.len() != $n {
-                    return Err(Error::Decode {
-                        column: format!("#{}", row.values.len().min($n)),
-                        message: format!(
-                            "the row has {} column(s) but the tuple has {} element(s)",
-                            row.values.len(),
-                            $n
-                        ),
-                    });
+                    return Err(width_error(row.values.len(), $n));
                 }
                 let Row { columns, values } = row;
                 let mut values = values.into_iter().enumerate();
@@ -206,6 +221,30 @@ macro_rules! tuple_from_row {
                             column: columns[i].clone(),
                             message: e.to_string(),
                         })?
+                    },
+                )+))
+            }
+
+            // The column counter is bumped after the last element too.
+            #[allow(unused_assignments)]
+            fn from_columns<V, N>(len: usize, mut value: V, name: N) -> Result<Self>
+            where
+                V: FnMut(usize) -> Result<Value>,
+                N: Fn(usize) -> String,
+            {
+                if len != $n {
+                    return Err(width_error(len, $n));
+                }
+                let mut i = 0;
+                Ok(($(
+                    {
+                        let v = value(i)?;
+                        let t = $t::from_owned_value(v).map_err(|e| Error::Decode {
+                            column: name(i),
+                            message: e.to_string(),
+                        })?;
+                        i += 1;
+                        t
                     },
                 )+))
             }
@@ -321,6 +360,50 @@ mod tests {
                 .contains("the row has 2 column(s) but the tuple has 1 element(s)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn from_columns_reads_each_column_once_and_names_a_bad_one() {
+        let values = [Value::Int(7), Value::Text("Ada".into()), Value::Float(0.5)];
+        let names = ["id", "name", "score"];
+        let mut reads = Vec::new();
+        let got: (i64, String, f64) = FromRow::from_columns(
+            3,
+            |i| {
+                reads.push(i);
+                Ok(values[i].clone())
+            },
+            |i| names[i].to_owned(),
+        )
+        .unwrap();
+        assert_eq!(got, (7, "Ada".to_owned(), 0.5));
+        assert_eq!(reads, [0, 1, 2]);
+
+        let err =
+            <(i64, i64, f64)>::from_columns(3, |i| Ok(values[i].clone()), |i| names[i].to_owned())
+                .unwrap_err();
+        assert!(
+            matches!(&err, Error::Decode { column, .. } if column == "name"),
+            "{err}"
+        );
+
+        let err =
+            <(i64, String)>::from_columns(3, |i| Ok(values[i].clone()), |i| names[i].to_owned())
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("3 column(s) but the tuple has 2"),
+            "{err}"
+        );
+
+        // A value that cannot be read stops the decoding with its error.
+        let err = <(i64,)>::from_columns(1, |_| Err(Error::RowNotFound), |_| "x".into());
+        assert!(matches!(err, Err(Error::RowNotFound)));
+
+        // The default implementation (for `Row`) builds the row.
+        let row: Row =
+            FromRow::from_columns(3, |i| Ok(values[i].clone()), |i| names[i].to_owned()).unwrap();
+        assert_eq!(row.columns(), ["id", "name", "score"]);
+        assert_eq!(row.get::<String>("name").unwrap(), "Ada");
     }
 
     #[test]
