@@ -7,7 +7,7 @@ use db_postgres::{PgDatabase, PgOptions};
 use dbcore::{PostgresConfig, SslMode};
 
 use super::{Admin, Server};
-use crate::layer::DynDb;
+use crate::layer::{DynDb, LayerDb};
 use crate::measure::BenchResult;
 use crate::target::{AsyncTarget, Target};
 use crate::workload::Settings;
@@ -20,21 +20,25 @@ pub(super) type LayerOps<D> = crate::layer::LayerOps<D, Admin>;
 /// as search path; every other setting at its default. Statements are called on the
 /// concrete `PgDatabase`.
 pub(super) fn open(server: Arc<Server>, settings: &Settings) -> BenchResult<Box<dyn Target>> {
-    let settings = settings.clone();
-    AsyncTarget::open(async move {
-        let admin = Admin::prepare(&server, &settings).await?;
-        let db = connect(&server, &settings).await?;
-        Ok(LayerOps { db, admin })
-    })
+    open_as(server, settings, |db| db)
 }
 
 /// [`open`], with every call through `Box<dyn Database>` as `dbfactory::connect`
 /// returns it.
 pub(super) fn open_dyn(server: Arc<Server>, settings: &Settings) -> BenchResult<Box<dyn Target>> {
+    open_as(server, settings, |db| DynDb(Box::new(db)))
+}
+
+/// Fresh tables, the layer connected, and `wrap` choosing how it is called.
+fn open_as<D: LayerDb>(
+    server: Arc<Server>,
+    settings: &Settings,
+    wrap: fn(PgDatabase) -> D,
+) -> BenchResult<Box<dyn Target>> {
     let settings = settings.clone();
     AsyncTarget::open(async move {
         let admin = Admin::prepare(&server, &settings).await?;
-        let db = DynDb(Box::new(connect(&server, &settings).await?));
+        let db = wrap(connect(&server, &settings).await?);
         Ok(LayerOps { db, admin })
     })
 }

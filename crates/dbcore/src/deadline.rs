@@ -49,12 +49,7 @@ impl std::error::Error for Elapsed {}
 /// completes on its first poll never touches the deadline table. Pin the future first
 /// (`std::pin::pin!`) if it is not `Unpin`.
 pub fn within<F: Future + Unpin>(timeout: Duration, fut: F) -> Within<F> {
-    Within {
-        fut,
-        deadline: Instant::now().checked_add(timeout),
-        slot: Slot::Unregistered,
-        just_polled: false,
-    }
+    within_from(Instant::now(), timeout, fut)
 }
 
 /// [`within`], counting `timeout` from `start`, a time the caller already read (saves
