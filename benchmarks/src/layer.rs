@@ -145,7 +145,7 @@ impl<D: LayerDb, A: BulkAdmin> AsyncOps for LayerOps<D, A> {
 
     fn bulk_rows(&self, n: usize) -> Self::BulkRows {
         (1..=n as i64)
-            .map(|id| params![id, item_name(id), item_score(id)])
+            .map(|id| Vec::from(params![id, item_name(id), item_score(id)]))
             .collect()
     }
 

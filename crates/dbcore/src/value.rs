@@ -251,8 +251,10 @@ impl From<chrono::DateTime<chrono::Utc>> for Value {
     }
 }
 
-/// Builds a `Vec<Value>` of query parameters from expressions of any type with
-/// `Into<Value>`.
+/// Builds the parameters of one statement, `[Value; N]`, from expressions of any type
+/// with `Into<Value>`: `&params![..]` is the `&[Value]` the statement methods take,
+/// with nothing allocated for the list. Where a `Vec<Value>` is wanted (the rows of
+/// `insert_many`, a list built up in steps), convert it: `Vec::from(params![..])`.
 ///
 /// ```
 /// use dbcore::{params, Value};
@@ -262,11 +264,13 @@ impl From<chrono::DateTime<chrono::Utc>> for Value {
 /// assert_eq!(p[0], Value::Int(1));
 /// assert_eq!(p[3], Value::Null);
 /// assert!(params![].is_empty());
+/// let row: Vec<Value> = Vec::from(params![2, "bob"]);
+/// assert_eq!(row.len(), 2);
 /// ```
 #[macro_export]
 macro_rules! params {
-    () => { ::std::vec::Vec::<$crate::Value>::new() };
-    ($($v:expr),+ $(,)?) => { ::std::vec![$($crate::Value::from($v)),+] };
+    () => { [] as [$crate::Value; 0] };
+    ($($v:expr),+ $(,)?) => { [$($crate::Value::from($v)),+] };
 }
 
 /// Why a [`Value`] could not be converted; [`Row::get`](crate::Row::get) adds the column.
@@ -610,12 +614,16 @@ mod tests {
         let p = params![1i32, "a", None::<i64>, vec![1u8, 2]];
         assert_eq!(
             p,
-            vec![
+            [
                 Value::Int(1),
                 Value::Text("a".into()),
                 Value::Null,
                 Value::Bytes(vec![1, 2])
             ]
         );
+        // A statement's parameter list, with nothing allocated for it.
+        let list: &[Value] = &params![7];
+        assert_eq!(list, [Value::Int(7)]);
+        assert_eq!(params![].len(), 0);
     }
 }

@@ -37,31 +37,31 @@ pub async fn constraint_violations(db: &dyn Database) {
         (
             "duplicate primary key",
             insert_parent.clone(),
-            params![1, "b@example.com", 1],
+            Vec::from(params![1, "b@example.com", 1]),
             ErrorKind::UniqueViolation,
         ),
         (
             "duplicate unique column",
             insert_parent.clone(),
-            params![2, "a@example.com", 1],
+            Vec::from(params![2, "a@example.com", 1]),
             ErrorKind::UniqueViolation,
         ),
         (
             "NULL in a NOT NULL column",
             insert_parent.clone(),
-            params![3, None::<String>, 1],
+            Vec::from(params![3, None::<String>, 1]),
             ErrorKind::NotNullViolation,
         ),
         (
             "CHECK (qty >= 0) violated",
             insert_parent.clone(),
-            params![4, "c@example.com", -5],
+            Vec::from(params![4, "c@example.com", -5]),
             ErrorKind::CheckViolation,
         ),
         (
             "child row pointing at a missing parent",
             format!("INSERT INTO {child} (id, parent_id) VALUES ($1, $2)"),
-            params![1, 999],
+            Vec::from(params![1, 999]),
             ErrorKind::ForeignKeyViolation,
         ),
     ];

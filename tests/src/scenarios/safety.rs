@@ -154,15 +154,15 @@ pub async fn multiple_statements_refused(db: &dyn Database) {
     let attempts = [
         (
             format!("INSERT INTO {t} (id, name) VALUES (1, 'a'); DROP TABLE {t}"),
-            params![],
+            Vec::from(params![]),
         ),
         (
             format!("INSERT INTO {t} (id, name) VALUES ($1, 'a'); DROP TABLE {t}"),
-            params![1],
+            Vec::from(params![1]),
         ),
         (
             format!("INSERT INTO {t} (id, name) VALUES ($1, 'a');DELETE FROM {t}"),
-            params![1],
+            Vec::from(params![1]),
         ),
     ];
     for (sql, params) in &attempts {
