@@ -330,6 +330,23 @@ impl<'a> PooledConn<'a> {
         }
     }
 
+    /// A handle that holds no connection yet: the checkout stores one with
+    /// [`fill`](Self::fill) where the handle stands (no copy of the object through the
+    /// checkout's futures). Dropped vacant, it does nothing.
+    pub(crate) fn vacant(shared: &'a Shared, tls: &'a Tls) -> Self {
+        PooledConn {
+            obj: None,
+            home: Home::Borrowed { shared, tls },
+            busy: false,
+        }
+    }
+
+    /// Stores the checked-out object in a [`vacant`](Self::vacant) handle.
+    pub(crate) fn fill(&mut self, obj: Object) {
+        debug_assert!(self.obj.is_none(), "a PooledConn holds one connection");
+        self.obj = Some(obj);
+    }
+
     /// The same connection, no longer tied to the borrow it was checked out with (for
     /// a transaction, which outlives it).
     pub(crate) fn into_owned(mut self, shared: Arc<Shared>, tls: Tls) -> PooledConn<'static> {
@@ -351,7 +368,7 @@ impl<'a> PooledConn<'a> {
     pub(crate) fn client(&self) -> &ClientWrapper {
         match &self.obj {
             Some(obj) => obj,
-            None => unreachable!("a PooledConn always holds its object until dropped"),
+            None => unreachable!("a PooledConn is used only once the checkout filled it"),
         }
     }
 
@@ -381,8 +398,8 @@ impl<'a> PooledConn<'a> {
 
 impl Drop for PooledConn<'_> {
     fn drop(&mut self) {
-        let Some(obj) = self.obj.take() else { return };
-        let key = conn_key(&obj);
+        let Some(obj) = &self.obj else { return };
+        let key = conn_key(obj);
         if self.busy {
             // Cancelled mid-statement: stop the statement on the server, and do not
             // reuse the connection (its protocol state is not known to be clean).
@@ -395,10 +412,13 @@ impl Drop for PooledConn<'_> {
                         .await;
                 });
             }
-            drop(Object::take(obj));
+            if let Some(obj) = self.obj.take() {
+                drop(Object::take(obj));
+            }
             return;
         }
-        self.shared().returned_after(key, Object::metrics(&obj));
-        drop(obj);
+        self.shared().returned_after(key, Object::metrics(obj));
+        // The object goes back to the pool when the field is dropped, in place (taking
+        // it out first would copy it).
     }
 }

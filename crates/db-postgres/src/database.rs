@@ -192,24 +192,37 @@ pub(crate) fn prepare(cache: &SqlCache, sql: &str, params: usize) -> Result<Arc<
 }
 
 pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn<'_>> {
+    let mut conn = PooledConn::vacant(&inner.shared, &inner.tls);
+    acquire_into(inner, &mut conn).await?;
+    Ok(conn)
+}
+
+/// Checks a connection out into `conn` (vacant), waiting at most `timeout`.
+///
+/// The pooled object is a few hundred bytes: it is stored where the checkout yields it,
+/// in the caller's handle, instead of being returned through the layers of futures
+/// (each of which would copy it).
+pub(crate) async fn acquire_into(inner: &Inner, conn: &mut PooledConn<'_>) -> Result<()> {
     if inner.closed.load(Ordering::Acquire) {
         return Err(Error::PoolClosed);
     }
     // The checkout is polled once without a deadline: an idle connection is handed
     // over then, and no deadline is registered at all. Only a checkout that has to wait
-    // (or to open a connection) gets the deadline. (The pooled object is a few hundred
-    // bytes: it is wrapped where it is received, not moved through intermediate values.)
+    // (or to open a connection) gets the deadline.
     let mut checkout = std::pin::pin!(inner.pool.timeout_get(&inner.timeouts));
     let first = std::future::poll_fn(|cx| {
         Poll::Ready(match checkout.as_mut().poll(cx) {
-            Poll::Ready(Ok(obj)) => Some(Ok(PooledConn::new(obj, &inner.shared, &inner.tls))),
+            Poll::Ready(Ok(obj)) => {
+                conn.fill(obj);
+                Some(Ok(()))
+            }
             Poll::Ready(Err(e)) => Some(Err(e)),
             Poll::Pending => None,
         })
     })
     .await;
     let started = match first {
-        Some(Ok(conn)) => return Ok(conn),
+        Some(Ok(())) => return Ok(()),
         Some(Err(e)) => return Err(checkout_error(inner, e, None)),
         None => Instant::now(),
     };
@@ -224,7 +237,8 @@ pub(crate) async fn acquire(inner: &Inner) -> Result<PooledConn<'_>> {
                 if Object::metrics(&obj).recycled.is_some() {
                     inner.shared.record_wait(started.elapsed());
                 }
-                Ok(PooledConn::new(obj, &inner.shared, &inner.tls))
+                conn.fill(obj);
+                Ok(())
             }
             Ok(Err(e)) => Err(checkout_error(inner, e, Some(started))),
             Err(_) => Err(checkout_error(
@@ -262,7 +276,8 @@ fn checkout_error(inner: &Inner, e: PoolError, waited_since: Option<Instant>) ->
 /// mid-flight, or that reports a lost connection, is not reused.
 macro_rules! on_conn {
     ($db:expr, $client:ident => $body:expr) => {{
-        let mut conn = $db.acquire().await?;
+        let mut conn = PooledConn::vacant(&$db.inner.shared, &$db.inner.tls);
+        acquire_into(&$db.inner, &mut conn).await?;
         conn.busy = true;
         let result = {
             let $client = conn.client();
