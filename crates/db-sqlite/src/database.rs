@@ -307,7 +307,14 @@ fn inline_query(
     params: &[Value],
     shape: Shape,
 ) -> Result<Option<Rows>> {
-    let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
+    // Any failure to prepare goes to a worker, which prepares again with the busy
+    // timeout. Preparing may have to re-read a schema another connection changed; under
+    // another connection's lock that read fails at once here (no busy timeout inline),
+    // and SQLite then reports the stale schema's view ("no such table") instead of
+    // waiting for the lock. A statement that is really wrong fails the same way there.
+    let Ok(mut stmt) = conn.prepare_cached(&sql.sql) else {
+        return Ok(None);
+    };
     if !stmt.readonly() {
         return Ok(None);
     }

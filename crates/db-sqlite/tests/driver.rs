@@ -216,6 +216,51 @@ async fn lock_waits_do_not_block_the_executor() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_read_on_a_stale_schema_waits_for_the_lock_instead_of_missing_the_table() {
+    // Both pooled connections load the schema; another process then creates the table
+    // and holds an exclusive lock. Preparing the read must re-read the schema, which
+    // waits for the lock: the read succeeds once the lock is released, rather than
+    // failing at once with "no such table".
+    let mut cfg = file_config("staleschema");
+    cfg.journal_mode = "delete".parse().unwrap();
+    cfg.max_open_conns = 2;
+    cfg.max_idle_conns = 2;
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    // Two read-only transactions at once hold both connections.
+    let first = db.begin(TxOptions::read_only_tx()).await.unwrap();
+    let second = db.begin(TxOptions::read_only_tx()).await.unwrap();
+    for tx in [&first, &second] {
+        tx.query_one("SELECT count(*) FROM sqlite_master", &[])
+            .await
+            .unwrap();
+    }
+    first.commit().await.unwrap();
+    second.commit().await.unwrap();
+    assert_eq!(db.stats().open, 2);
+
+    let other = db_sqlite::rusqlite::Connection::open(&cfg.file_path).unwrap();
+    other
+        .execute_batch("CREATE TABLE t (id INTEGER); INSERT INTO t VALUES (1); BEGIN EXCLUSIVE")
+        .unwrap();
+    let reader = {
+        let db = db.clone();
+        tokio::spawn(async move { db.query("SELECT count(*) FROM t", &[]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if reader.is_finished() {
+        let early = reader.await.unwrap();
+        panic!("the read should be waiting for the lock; it returned {early:?}");
+    }
+    other.execute_batch("COMMIT").unwrap();
+    let rows = reader.await.unwrap().unwrap();
+    assert_eq!(rows[0].get::<i64>(0).unwrap(), 1);
+    // A table that really is missing is still reported as missing.
+    let e = db.query("SELECT * FROM missing", &[]).await.unwrap_err();
+    assert!(e.to_string().contains("no such table: missing"), "{e}");
+    cleanup(&cfg);
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn long_reads_leave_the_executor_for_a_worker() {
     let mut cfg = SqliteConfig::default();
     cfg.file_path = ":memory:".into();
