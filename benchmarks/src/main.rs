@@ -22,6 +22,9 @@
 //! measured in several rounds (`--rounds`, default 3, `--quick` 1): round `r` runs each
 //! workload on every implementation of a backend, in an order rotated by `r`, and the
 //! table shows the median over the rounds, with the spread per cell in a "Noise" table.
+//! The read-only workloads (W1, W2) go further: a round opens every implementation at
+//! once and runs each in `--slices` pieces (default 8), taken in turn, so a slow phase
+//! of the machine falls on all of them alike and the paired ratios stay tight.
 //! Before each measurement the run waits up to 2 s for the machine to be quiet (all-CPU
 //! busy share from `/proc/stat` below 30%).
 //!
@@ -47,7 +50,7 @@ use clap::Parser;
 use crate::measure::Measurement;
 use crate::quiet::Wait;
 use crate::report::{Entry, Environment};
-use crate::target::{Driver, Implementation, Suite};
+use crate::target::{Driver, Implementation, Suite, Target};
 use crate::workload::{Settings, Workload};
 
 /// `--driver`: one backend, or all of them.
@@ -119,8 +122,16 @@ struct Cli {
     #[arg(long, default_value_t = 300)]
     warmup: u64,
 
-    /// Only the implementations whose label contains this text (case-insensitive), for
-    /// focused runs (profiling); default all.
+    /// Read-only workloads (W1, W2): cut each round's measurement of an implementation
+    /// into this many slices, run in turn with the other implementations' slices (all
+    /// of them open at once), so that a change in the machine's load hits every
+    /// implementation alike; 1 measures each implementation in one piece.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    slices: u32,
+
+    /// Only the implementations whose label contains this text (case-insensitive; several
+    /// texts separated by commas: any of them), for focused runs (profiling); default all.
     #[arg(long, value_name = "TEXT")]
     only: Option<String>,
 
@@ -150,6 +161,7 @@ impl Cli {
                 .rounds
                 .map_or(if self.quick { 1 } else { 3 }, |r| r as usize),
             quiet_wait: Duration::from_millis(self.quiet_wait_ms),
+            slices: self.slices as usize,
         }
     }
 }
@@ -185,6 +197,81 @@ fn measure(
     (wait, result)
 }
 
+/// Measures a read-only `workload` on the implementations `order` (indices into
+/// `impls`) with every implementation open at once: `settings.slices` slices each,
+/// taken in turn (the order rotated per slice), summed per implementation. A slow
+/// phase of the machine then falls on every implementation's slices alike instead of
+/// on one implementation's whole measurement. Every implementation creates its fresh
+/// tables when it opens; the workload only reads them, so all read the same rows.
+fn measure_interleaved(
+    impls: &[Implementation],
+    order: &[usize],
+    workload: Workload,
+    settings: &Settings,
+) -> Vec<(Option<Wait>, Result<Measurement, String>)> {
+    let slices = settings.slices.max(1);
+    let mut targets: Vec<Option<Box<dyn Target>>> = Vec::with_capacity(order.len());
+    let mut results: Vec<Option<Result<Measurement, String>>> = Vec::with_capacity(order.len());
+    for &index in order {
+        match (impls[index].open)(settings) {
+            Ok(target) => {
+                targets.push(Some(target));
+                results.push(None);
+            }
+            Err(e) => {
+                targets.push(None);
+                results.push(Some(Err(format!("cannot open: {}", server::describe(&*e)))));
+            }
+        }
+    }
+    let wait = if settings.quiet_wait.is_zero() {
+        None
+    } else {
+        quiet::wait_for_quiet(settings.quiet_wait)
+    };
+    let first = Settings {
+        duration: settings.duration / slices as u32,
+        max_ops: (settings.max_ops / slices as u64).max(1),
+        ..settings.clone()
+    };
+    // Later slices: connections and statements are warm; one operation per task lines
+    // the tasks up.
+    let later = Settings {
+        warmup_ops: settings.tasks as u64,
+        ..first.clone()
+    };
+    for slice in 0..slices {
+        for k in rotated(order.len(), slice) {
+            let Some(target) = targets[k].as_mut() else {
+                continue;
+            };
+            if matches!(results[k], Some(Err(_))) {
+                continue;
+            }
+            let run = target
+                .run(workload, if slice == 0 { &first } else { &later })
+                .map_err(|e| server::describe(&*e));
+            results[k] = Some(match (results[k].take(), run) {
+                (_, Err(e)) => Err(e),
+                (Some(Ok(mut sum)), Ok(m)) => {
+                    sum.absorb(m);
+                    Ok(sum)
+                }
+                (_, Ok(m)) => Ok(m),
+            });
+        }
+    }
+    for target in targets.into_iter().flatten() {
+        if let Err(e) = target.close() {
+            eprintln!("[dbbench]   closing failed: {}", server::describe(&*e));
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| (wait, r.unwrap_or_else(|| Err("not measured".to_owned()))))
+        .collect()
+}
+
 /// Runs every round of `workloads` on the implementations of `suite`.
 fn run_suite(suite: &Suite, workloads: &[Workload], settings: &Settings) -> Vec<Entry> {
     let impls = &suite.implementations;
@@ -192,9 +279,27 @@ fn run_suite(suite: &Suite, workloads: &[Workload], settings: &Settings) -> Vec<
     let mut entries = Vec::new();
     for round in 0..settings.rounds {
         for &workload in workloads {
-            for index in rotated(impls.len(), round) {
+            let order = rotated(impls.len(), round);
+            let measured: Vec<(usize, Option<Wait>, Result<Measurement, String>)> =
+                if settings.slices > 1 && workload.read_only() && order.len() > 1 {
+                    let results = measure_interleaved(impls, &order, workload, settings);
+                    order
+                        .iter()
+                        .copied()
+                        .zip(results)
+                        .map(|(i, (w, r))| (i, w, r))
+                        .collect()
+                } else {
+                    order
+                        .iter()
+                        .map(|&i| {
+                            let (w, r) = measure(&impls[i], workload, settings);
+                            (i, w, r)
+                        })
+                        .collect()
+                };
+            for (index, wait, result) in measured {
                 let implementation = &impls[index];
-                let (wait, result) = measure(implementation, workload, settings);
                 let machine = wait
                     .map(|w| {
                         format!(
@@ -249,9 +354,11 @@ fn open_suite(driver: Driver, cli: &Cli) -> Result<Suite, String> {
     };
     if let Some(only) = &cli.only {
         let only = only.to_lowercase();
-        suite
-            .implementations
-            .retain(|i| i.label.to_lowercase().contains(&only));
+        let texts: Vec<&str> = only.split(',').map(str::trim).collect();
+        suite.implementations.retain(|i| {
+            let label = i.label.to_lowercase();
+            texts.iter().any(|t| label.contains(t))
+        });
         if suite.implementations.is_empty() {
             return Err(format!(
                 "no implementation label contains {only:?} (--only)"
@@ -349,6 +456,14 @@ mod tests {
         let cli = Cli::parse_from(["dbbench", "--quick", "--rounds", "5"]);
         assert_eq!(cli.settings().rounds, 5);
         assert!(Cli::try_parse_from(["dbbench", "--rounds", "0"]).is_err());
+        assert_eq!(Cli::parse_from(["dbbench"]).settings().slices, 8);
+        assert_eq!(
+            Cli::parse_from(["dbbench", "--slices", "1"])
+                .settings()
+                .slices,
+            1
+        );
+        assert!(Cli::try_parse_from(["dbbench", "--slices", "0"]).is_err());
     }
 
     #[test]

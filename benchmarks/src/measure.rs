@@ -42,6 +42,20 @@ impl Measurement {
         }
     }
 
+    /// Adds `later`, another slice of the same measurement: operations, wall and CPU
+    /// time add up, the latencies join, fairness is the worse of the two.
+    pub(crate) fn absorb(&mut self, later: Measurement) {
+        self.ops += later.ops;
+        self.wall += later.wall;
+        self.cpu = self.cpu.zip(later.cpu).map(|(a, b)| a + b);
+        self.latencies_ns.extend(later.latencies_ns);
+        self.latencies_ns.sort_unstable();
+        self.min_share = match (self.min_share, later.min_share) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
     /// Operations per second of wall time.
     pub(crate) fn rate(&self) -> f64 {
         let secs = self.wall.as_secs_f64();
@@ -265,6 +279,36 @@ mod tests {
         let line =
             "1234 (my (weird) name) S 1 1234 1234 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 3 0";
         assert_eq!(parse_stat_cpu(line), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn slices_add_up() {
+        let mut sum = Measurement::new(
+            3,
+            Duration::from_millis(100),
+            Some(Duration::from_millis(50)),
+            vec![30, 10, 20],
+        );
+        sum.min_share = Some(0.9);
+        let mut later = Measurement::new(
+            2,
+            Duration::from_millis(300),
+            Some(Duration::from_millis(70)),
+            vec![25, 5],
+        );
+        later.min_share = Some(0.8);
+        sum.absorb(later);
+        assert_eq!(sum.ops, 5);
+        assert_eq!(sum.wall, Duration::from_millis(400));
+        assert_eq!(sum.cpu, Some(Duration::from_millis(120)));
+        assert_eq!(sum.min_share, Some(0.8));
+        assert_eq!(sum.samples(), 5);
+        assert!((sum.rate() - 12.5).abs() < 1e-9);
+        assert_eq!(sum.percentile_us(20.0), Some(0.005));
+        assert_eq!(sum.percentile_us(100.0), Some(0.030));
+        // A slice without a CPU reading leaves the sum without one.
+        sum.absorb(Measurement::new(1, Duration::from_millis(1), None, vec![1]));
+        assert_eq!(sum.cpu, None);
     }
 
     #[test]

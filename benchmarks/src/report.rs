@@ -450,6 +450,18 @@ pub(crate) fn run_footer(settings: &Settings, env: &Environment, suites: &[&Suit
         settings.bulk_rows,
         settings.max_bulk_loads,
     );
+    if settings.slices > 1 {
+        let _ = writeln!(
+            out,
+            "- W1 and W2 (read-only): each round opens every implementation at once and runs \
+             {} slices of each, {:.2} s or {} ops apiece, taken in turn (order rotated per \
+             slice); the round's result of an implementation is the sum of its slices. A \
+             change in the machine's load then hits every implementation alike.",
+            settings.slices,
+            settings.duration.as_secs_f64() / settings.slices as f64,
+            thousands((settings.max_ops / settings.slices as u64).max(1) as f64),
+        );
+    }
     let _ = writeln!(
         out,
         "- run time: {:.0} s",
