@@ -209,6 +209,60 @@ pub(crate) fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Resu
     Ok(())
 }
 
+/// Prepares `sql` (cached per connection).
+///
+/// Preparing may have to re-read a schema another connection changed. While another
+/// connection holds a lock past the busy timeout, SQLite cannot read it and answers
+/// from its stale copy ("no such table", "no such column"): that is reported as the
+/// lock ([`ErrorKind::Busy`](dbcore::ErrorKind::Busy), retryable), not as a mistake in
+/// the statement.
+pub(crate) fn prepare<'c>(
+    conn: &'c Connection,
+    sql: &str,
+) -> Result<rusqlite::CachedStatement<'c>> {
+    conn.prepare_cached(sql).map_err(|e| {
+        let err = map_error(e);
+        let message = err.to_string();
+        let schema_miss = message.contains("no such table") || message.contains("no such column");
+        if schema_miss && schema_locked(conn) {
+            Error::database(
+                DatabaseType::Sqlite,
+                dbcore::ErrorKind::Busy,
+                Some(rusqlite::ffi::SQLITE_BUSY.to_string()),
+                format!(
+                    "database is locked: preparing the statement needs the schema another \
+                     connection changed, and another connection's lock kept it from being read \
+                     within the busy timeout (SQLite answered from its old copy: {message})"
+                ),
+                None,
+            )
+        } else {
+            err
+        }
+    })
+}
+
+/// Whether another connection's lock keeps this one from reading the schema now (the
+/// busy timeout set aside for the check, then restored).
+fn schema_locked(conn: &Connection) -> bool {
+    let Ok(timeout_ms) = conn.query_row("PRAGMA busy_timeout", [], |r| r.get::<_, i64>(0)) else {
+        return false;
+    };
+    if conn.busy_timeout(std::time::Duration::ZERO).is_err() {
+        return false;
+    }
+    let locked = match conn.query_row("PRAGMA schema_version", [], |r| r.get::<_, i64>(0)) {
+        Err(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+            e.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        ),
+        _ => false,
+    };
+    let restore = std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+    let _ = conn.busy_timeout(restore);
+    locked
+}
+
 /// Whether `sql` changes rows, so that `changes()` describes it (DDL and queries do
 /// not update SQLite's change counter).
 fn is_dml(sql: &PreparedSql) -> bool {
@@ -219,7 +273,7 @@ fn is_dml(sql: &PreparedSql) -> bool {
 }
 
 pub(crate) fn execute(conn: &Connection, sql: &PreparedSql, params: &[Value]) -> Result<u64> {
-    let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
+    let mut stmt = prepare(conn, &sql.sql)?;
     bind(&mut stmt, params)?;
     let readonly = stmt.readonly();
     // Step through any rows (e.g. INSERT ... RETURNING) so the statement completes.
@@ -239,7 +293,7 @@ pub(crate) fn query(
     params: &[Value],
     shape: Shape,
 ) -> Result<Rows> {
-    let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
+    let mut stmt = prepare(conn, &sql.sql)?;
     bind(&mut stmt, params)?;
     query_prepared(sql, &mut stmt, shape)
 }
@@ -313,7 +367,7 @@ fn stream(
     params: &[Value],
     chunks: &tokio::sync::mpsc::Sender<Vec<Row>>,
 ) -> Result<u64> {
-    let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
+    let mut stmt = prepare(conn, &sql.sql)?;
     bind(&mut stmt, params)?;
     let mut buf = Vec::with_capacity(STREAM_CHUNK);
     let mut receiver_gone = false;
@@ -341,7 +395,7 @@ fn insert_many(
         conn.execute_batch("BEGIN IMMEDIATE").map_err(map_error)?;
     }
     let result = (|| {
-        let mut stmt = conn.prepare_cached(&sql.sql).map_err(map_error)?;
+        let mut stmt = prepare(conn, &sql.sql)?;
         let mut n = 0u64;
         for (i, row) in rows.iter().enumerate() {
             bind(&mut stmt, row).map_err(|e| at_row(i, e))?;

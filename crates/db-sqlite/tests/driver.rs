@@ -261,6 +261,34 @@ async fn a_read_on_a_stale_schema_waits_for_the_lock_instead_of_missing_the_tabl
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_stale_schema_locked_past_the_timeout_is_reported_as_the_lock() {
+    // As above, but the other process keeps its lock past the busy timeout: SQLite
+    // answers "no such table" from the old schema; the layer reports the lock instead.
+    let mut cfg = file_config("stalelocked");
+    cfg.journal_mode = "delete".parse().unwrap();
+    cfg.max_open_conns = 1;
+    cfg.max_idle_conns = 1;
+    cfg.timeout = Duration::from_millis(300);
+    let db = SqliteDatabase::connect(&cfg).await.unwrap();
+    db.query_one("SELECT count(*) FROM sqlite_master", &[])
+        .await
+        .unwrap();
+    let other = db_sqlite::rusqlite::Connection::open(&cfg.file_path).unwrap();
+    other
+        .execute_batch("CREATE TABLE t (id INTEGER); BEGIN EXCLUSIVE")
+        .unwrap();
+    let e = db.query("SELECT count(*) FROM t", &[]).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Busy, "{e}");
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("no such table: t"), "{e}");
+    other.execute_batch("COMMIT").unwrap();
+    // Once the lock is gone, the same connection sees the table.
+    let rows = db.query("SELECT count(*) FROM t", &[]).await.unwrap();
+    assert_eq!(rows[0].get::<i64>(0).unwrap(), 0);
+    cleanup(&cfg);
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn long_reads_leave_the_executor_for_a_worker() {
     let mut cfg = SqliteConfig::default();
     cfg.file_path = ":memory:".into();
