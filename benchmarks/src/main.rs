@@ -22,9 +22,10 @@
 //! measured in several rounds (`--rounds`, default 3, `--quick` 1): round `r` runs each
 //! workload on every implementation of a backend, in an order rotated by `r`, and the
 //! table shows the median over the rounds, with the spread per cell in a "Noise" table.
-//! The read-only workloads (W1, W2) go further: a round opens every implementation at
-//! once and runs each in `--slices` pieces (default 8), taken in turn, so a slow phase
-//! of the machine falls on all of them alike and the paired ratios stay tight.
+//! W1 to W4 go further: a round opens every implementation at once and runs each in
+//! `--slices` pieces (default 8), taken in turn, so a slow phase of the machine falls
+//! on all of them alike and the paired ratios stay tight (W3 and W4 runs insert keys
+//! no other run uses, so the slices can share one table).
 //! Before each measurement the run waits up to 2 s for the machine to be quiet (all-CPU
 //! busy share from `/proc/stat` below 30%).
 //!
@@ -122,7 +123,7 @@ struct Cli {
     #[arg(long, default_value_t = 300)]
     warmup: u64,
 
-    /// Read-only workloads (W1, W2): cut each round's measurement of an implementation
+    /// W1 to W4: cut each round's measurement of an implementation
     /// into this many slices, run in turn with the other implementations' slices (all
     /// of them open at once), so that a change in the machine's load hits every
     /// implementation alike; 1 measures each implementation in one piece.
@@ -197,12 +198,13 @@ fn measure(
     (wait, result)
 }
 
-/// Measures a read-only `workload` on the implementations `order` (indices into
+/// Measures `workload` (W1 to W4) on the implementations `order` (indices into
 /// `impls`) with every implementation open at once: `settings.slices` slices each,
 /// taken in turn (the order rotated per slice), summed per implementation. A slow
 /// phase of the machine then falls on every implementation's slices alike instead of
 /// on one implementation's whole measurement. Every implementation creates its fresh
-/// tables when it opens; the workload only reads them, so all read the same rows.
+/// tables when it opens, so all of them use the tables the last one created (W3 and
+/// W4 runs insert keys of their own there).
 fn measure_interleaved(
     impls: &[Implementation],
     order: &[usize],
@@ -281,7 +283,7 @@ fn run_suite(suite: &Suite, workloads: &[Workload], settings: &Settings) -> Vec<
         for &workload in workloads {
             let order = rotated(impls.len(), round);
             let measured: Vec<(usize, Option<Wait>, Result<Measurement, String>)> =
-                if settings.slices > 1 && workload.read_only() && order.len() > 1 {
+                if settings.slices > 1 && workload.sliceable() && order.len() > 1 {
                     let results = measure_interleaved(impls, &order, workload, settings);
                     order
                         .iter()

@@ -453,7 +453,7 @@ pub(crate) fn run_footer(settings: &Settings, env: &Environment, suites: &[&Suit
     if settings.slices > 1 {
         let _ = writeln!(
             out,
-            "- W1 and W2 (read-only): each round opens every implementation at once and runs \
+            "- W1 to W4: each round opens every implementation at once and runs \
              {} slices of each, {:.2} s or {} ops apiece, taken in turn (order rotated per \
              slice); the round's result of an implementation is the sum of its slices. A \
              change in the machine's load then hits every implementation alike.",

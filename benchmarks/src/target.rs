@@ -226,6 +226,17 @@ fn min_share(per_task: &[usize]) -> Option<f64> {
 
 /// The keys of W4 transaction number `n` (1-based): updates of pseudo-random rows
 /// (distinct within the transaction), and the insert of row `n`.
+/// Keys one W3 / W4 run may insert (more than its warm-up and timed operations).
+const INSERT_ID_BLOCK: i64 = 1 << 40;
+
+/// The key before the first one a W3 / W4 run inserts: every run takes a block of its
+/// own, so runs on the same table (the slices of an interleaved round, which share
+/// one table) never insert the same key.
+fn first_insert_id() -> i64 {
+    static RUNS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) * INSERT_ID_BLOCK
+}
+
 fn tx_keys(keys: &mut KeyGen, n: i64) -> TxKeys {
     let mut updates = [0; TX_UPDATES];
     let mut i = 0;
@@ -349,7 +360,7 @@ pub(crate) fn run_sync<O: SyncOps>(
             Ok(m)
         }
         Workload::W3 => {
-            let mut next_id = 0;
+            let mut next_id = first_insert_id();
             for _ in 0..s.warmup_ops {
                 next_id += 1;
                 ops.insert(next_id)?;
@@ -368,7 +379,7 @@ pub(crate) fn run_sync<O: SyncOps>(
         }
         Workload::W4 => {
             let mut keys = KeyGen::new(4, s.table_rows);
-            let mut next_id = 0;
+            let mut next_id = first_insert_id();
             for _ in 0..s.warmup_ops {
                 next_id += 1;
                 ops.transaction(tx_keys(&mut keys, next_id))?;
@@ -479,7 +490,7 @@ pub(crate) async fn run_async<O: AsyncOps>(
             Ok(m)
         }
         Workload::W3 => {
-            let mut next_id = 0;
+            let mut next_id = first_insert_id();
             for _ in 0..s.warmup_ops {
                 next_id += 1;
                 ops.insert(next_id).await?;
@@ -498,7 +509,7 @@ pub(crate) async fn run_async<O: AsyncOps>(
         }
         Workload::W4 => {
             let mut keys = KeyGen::new(4, s.table_rows);
-            let mut next_id = 0;
+            let mut next_id = first_insert_id();
             for _ in 0..s.warmup_ops {
                 next_id += 1;
                 ops.transaction(tx_keys(&mut keys, next_id)).await?;

@@ -40,11 +40,12 @@ impl Workload {
         }
     }
 
-    /// Whether the workload only reads: it can run again and again on the same tables,
-    /// so its measurement can be cut into slices interleaved with the other
-    /// implementations' (see `Settings::slices`).
-    pub(crate) fn read_only(self) -> bool {
-        matches!(self, Workload::W1 | Workload::W2)
+    /// Whether the workload can run again and again on the same tables (it reads, or
+    /// inserts keys no other run uses), so its measurement can be cut into slices
+    /// interleaved with the other implementations' (see `Settings::slices`). W5 is
+    /// measured per bulk load instead.
+    pub(crate) fn sliceable(self) -> bool {
+        !matches!(self, Workload::W5)
     }
 
     /// Whether the rate is rows/s (bulk loads) rather than ops/s.
@@ -92,7 +93,7 @@ pub(crate) struct Settings {
     /// Before each measurement, wait at most this long for a quiet machine (zero: no
     /// check).
     pub(crate) quiet_wait: Duration,
-    /// Read-only workloads (W1, W2): each round's measurement of an implementation is
+    /// W1 to W4: each round's measurement of an implementation is
     /// cut into this many slices, run in turn with the other implementations' slices,
     /// all of them open at once (1: one piece per implementation, one after another).
     pub(crate) slices: usize,
