@@ -22,6 +22,31 @@ fn file_config(tag: &str) -> SqliteConfig {
     cfg
 }
 
+/// A file database in rollback-journal mode (another process's exclusive lock keeps
+/// readers out) with `conns` pooled connections.
+fn rollback_journal_config(tag: &str, conns: u32) -> SqliteConfig {
+    let mut cfg = file_config(tag);
+    cfg.journal_mode = dbcore::JournalMode::Delete;
+    cfg.max_open_conns = conns;
+    cfg.max_idle_conns = conns;
+    cfg
+}
+
+/// Checks that `reader` (a `count(*)` of one row) is still waiting for the lock `other`
+/// holds, then releases the lock and checks what the read returns.
+async fn released_read_counts_one(
+    reader: tokio::task::JoinHandle<db_sqlite::Result<Vec<db_sqlite::Row>>>,
+    other: &db_sqlite::rusqlite::Connection,
+) {
+    if reader.is_finished() {
+        let early = reader.await.expect("the read task");
+        panic!("the read should be waiting for the lock; it returned {early:?}");
+    }
+    other.execute_batch("COMMIT").expect("releasing the lock");
+    let rows = reader.await.expect("the read task").expect("the read");
+    assert_eq!(rows[0].get::<i64>(0).expect("the count"), 1);
+}
+
 fn cleanup(cfg: &SqliteConfig) {
     if let Some(dir) = std::path::Path::new(&cfg.file_path).parent() {
         let _ = std::fs::remove_dir_all(dir);
@@ -205,13 +230,7 @@ async fn lock_waits_do_not_block_the_executor() {
         ticks += 1;
     }
     assert!(ticks >= 10, "the executor was blocked: {ticks} ticks");
-    if reader.is_finished() {
-        let early = reader.await.unwrap();
-        panic!("the read should be waiting for the lock; it returned {early:?}");
-    }
-    other.execute_batch("COMMIT").unwrap();
-    let rows = reader.await.unwrap().unwrap();
-    assert_eq!(rows[0].get::<i64>(0).unwrap(), 1);
+    released_read_counts_one(reader, &other).await;
     cleanup(&cfg);
 }
 
@@ -221,10 +240,7 @@ async fn a_read_on_a_stale_schema_waits_for_the_lock_instead_of_missing_the_tabl
     // and holds an exclusive lock. Preparing the read must re-read the schema, which
     // waits for the lock: the read succeeds once the lock is released, rather than
     // failing at once with "no such table".
-    let mut cfg = file_config("staleschema");
-    cfg.journal_mode = "delete".parse().unwrap();
-    cfg.max_open_conns = 2;
-    cfg.max_idle_conns = 2;
+    let cfg = rollback_journal_config("staleschema", 2);
     let db = SqliteDatabase::connect(&cfg).await.unwrap();
     // Two read-only transactions at once hold both connections.
     let first = db.begin(TxOptions::read_only_tx()).await.unwrap();
@@ -247,13 +263,7 @@ async fn a_read_on_a_stale_schema_waits_for_the_lock_instead_of_missing_the_tabl
         tokio::spawn(async move { db.query("SELECT count(*) FROM t", &[]).await })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    if reader.is_finished() {
-        let early = reader.await.unwrap();
-        panic!("the read should be waiting for the lock; it returned {early:?}");
-    }
-    other.execute_batch("COMMIT").unwrap();
-    let rows = reader.await.unwrap().unwrap();
-    assert_eq!(rows[0].get::<i64>(0).unwrap(), 1);
+    released_read_counts_one(reader, &other).await;
     // A table that really is missing is still reported as missing.
     let e = db.query("SELECT * FROM missing", &[]).await.unwrap_err();
     assert!(e.to_string().contains("no such table: missing"), "{e}");
@@ -264,10 +274,7 @@ async fn a_read_on_a_stale_schema_waits_for_the_lock_instead_of_missing_the_tabl
 async fn a_stale_schema_locked_past_the_timeout_is_reported_as_the_lock() {
     // As above, but the other process keeps its lock past the busy timeout: SQLite
     // answers "no such table" from the old schema; the layer reports the lock instead.
-    let mut cfg = file_config("stalelocked");
-    cfg.journal_mode = "delete".parse().unwrap();
-    cfg.max_open_conns = 1;
-    cfg.max_idle_conns = 1;
+    let mut cfg = rollback_journal_config("stalelocked", 1);
     cfg.timeout = Duration::from_millis(300);
     let db = SqliteDatabase::connect(&cfg).await.unwrap();
     db.query_one("SELECT count(*) FROM sqlite_master", &[])
