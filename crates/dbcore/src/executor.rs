@@ -66,8 +66,9 @@ pub trait Executor: Send + Sync {
 
     /// Inserts many rows into `table` using the backend's fastest bulk path (PostgreSQL
     /// binary COPY, MySQL multi-row INSERT batches, SQLite one prepared statement).
-    /// Every row must have one value per column. The rows are moved in, so large loads
-    /// are not copied. Returns the number of rows inserted.
+    /// Every row must have one value per column (build one with
+    /// `Vec::from(params![..])`). The rows are moved in, so large loads are not copied.
+    /// Returns the number of rows inserted.
     ///
     /// On a [`Database`](crate::Database) the whole insert is one transaction: either
     /// every row is inserted or none is.
