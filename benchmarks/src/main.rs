@@ -173,6 +173,15 @@ fn rotated(n: usize, round: usize) -> Vec<usize> {
     (0..n).map(|i| (i + round) % n).collect()
 }
 
+/// Waits (at most `settings.quiet_wait`) for a quiet machine; `None` when not asked to.
+fn quiet_wait(settings: &Settings) -> Option<Wait> {
+    if settings.quiet_wait.is_zero() {
+        None
+    } else {
+        quiet::wait_for_quiet(settings.quiet_wait)
+    }
+}
+
 /// One measurement: `implementation` on fresh tables, a wait for a quiet machine, then
 /// `workload`.
 fn measure(
@@ -184,11 +193,7 @@ fn measure(
         Ok(target) => target,
         Err(e) => return (None, Err(format!("cannot open: {}", server::describe(&*e)))),
     };
-    let wait = if settings.quiet_wait.is_zero() {
-        None
-    } else {
-        quiet::wait_for_quiet(settings.quiet_wait)
-    };
+    let wait = quiet_wait(settings);
     let result = target
         .run(workload, settings)
         .map_err(|e| server::describe(&*e));
@@ -226,11 +231,7 @@ fn measure_interleaved(
             }
         }
     }
-    let wait = if settings.quiet_wait.is_zero() {
-        None
-    } else {
-        quiet::wait_for_quiet(settings.quiet_wait)
-    };
+    let wait = quiet_wait(settings);
     let first = Settings {
         duration: settings.duration / slices as u32,
         max_ops: (settings.max_ops / slices as u64).max(1),
