@@ -12,7 +12,7 @@ use tokio_postgres::Statement;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 
 use crate::error::map_error;
-use crate::value::{Bound, Param, bind, bind_all, read_value};
+use crate::value::{Bound, NativeRow, Param, bind, bind_all, read_value};
 
 /// Prepared statements kept per connection before the cache is emptied.
 const MAX_CACHED_STATEMENTS: usize = 512;
@@ -125,7 +125,8 @@ impl ReadRows for PortableRows {
 }
 
 /// Rows decoded straight into `T` ([`FromRow::from_columns`]): no [`Row`], no list of
-/// values, column names only for an error.
+/// values, column names only for an error, and the common column types read without a
+/// [`Value`] ([`NativeRow`]).
 pub(crate) struct TypedRows<T>(std::marker::PhantomData<fn() -> T>);
 
 impl<T> TypedRows<T> {
@@ -141,14 +142,7 @@ impl<T: FromRow> ReadRows for TypedRows<T> {
         _sql: &PreparedSql,
         _stmt: &Statement,
     ) -> impl FnMut(&tokio_postgres::Row) -> Result<T> {
-        |row| {
-            let columns = row.columns();
-            T::from_columns(
-                columns.len(),
-                |i| read_value(row, i, columns[i].name()),
-                |i| columns[i].name().to_owned(),
-            )
-        }
+        |row| T::from_columns(&mut NativeRow(row))
     }
 }
 

@@ -339,12 +339,97 @@ pub(crate) fn read_value(
     name: &str,
 ) -> Result<Value, Error> {
     let ty = row.columns()[index].type_();
-    let raw = row
-        .try_get::<_, Raw<'_>>(index)
-        .map_err(|e| decode_error(name, ty, &e.to_string()))?;
-    match raw.0 {
+    match raw_column(row, index, name, ty)? {
         None => Ok(Value::Null),
         Some(bytes) => decode(ty, bytes).map_err(|e| decode_error(name, ty, &e.to_string())),
+    }
+}
+
+/// The undecoded bytes of column `index` (`None` for NULL).
+#[inline]
+fn raw_column<'r>(
+    row: &'r tokio_postgres::Row,
+    index: usize,
+    name: &str,
+    ty: &Type,
+) -> Result<Option<&'r [u8]>, Error> {
+    row.try_get::<_, Raw<'r>>(index)
+        .map(|raw| raw.0)
+        .map_err(|e| decode_error(name, ty, &e.to_string()))
+}
+
+/// A native row read column by column into a typed result
+/// ([`dbcore::FromRow::from_columns`]): `int8`, `int4`, `int2` and `oid`, `float8`, and
+/// `text`, `varchar`, `bpchar`, `name` and `unknown` columns are read straight into
+/// the requested type, with the very conversions (and errors) [`read_value`] applies;
+/// every other column goes through its [`Value`].
+pub(crate) struct NativeRow<'r>(pub(crate) &'r tokio_postgres::Row);
+
+impl NativeRow<'_> {
+    /// Column `index` decoded by `read` when its type is one `read` takes (it returns
+    /// `None` otherwise) and it is not NULL.
+    #[inline]
+    fn read<T>(
+        &self,
+        index: usize,
+        read: impl FnOnce(&Type, &[u8]) -> Option<Result<T, BoxError>>,
+    ) -> Option<Result<T, Error>> {
+        let column = &self.0.columns()[index];
+        let ty = column.type_();
+        let bytes = match raw_column(self.0, index, column.name(), ty) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e)),
+        };
+        read(ty, bytes).map(|r| r.map_err(|e| decode_error(column.name(), ty, &e.to_string())))
+    }
+}
+
+impl dbcore::RowSource for NativeRow<'_> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn name(&self, index: usize) -> &str {
+        self.0.columns()[index].name()
+    }
+
+    fn value(&mut self, index: usize) -> Result<Value, Error> {
+        read_value(self.0, index, self.name(index))
+    }
+
+    fn int(&mut self, index: usize) -> Option<Result<i64, Error>> {
+        self.read(index, |ty, raw| {
+            Some(match *ty {
+                Type::INT8 => i64::from_sql(ty, raw),
+                Type::INT4 => i32::from_sql(ty, raw).map(i64::from),
+                Type::INT2 => i16::from_sql(ty, raw).map(i64::from),
+                Type::OID => u32::from_sql(ty, raw).map(i64::from),
+                _ => return None,
+            })
+        })
+    }
+
+    fn float(&mut self, index: usize) -> Option<Result<f64, Error>> {
+        self.read(index, |ty, raw| {
+            (*ty == Type::FLOAT8).then(|| f64::from_sql(ty, raw))
+        })
+    }
+
+    fn text(&mut self, index: usize) -> Option<Result<String, Error>> {
+        self.read(index, |ty, raw| match *ty {
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+                Some(<&str>::from_sql(ty, raw).map(str::to_owned))
+            }
+            _ => None,
+        })
+    }
+
+    fn is_null(&mut self, index: usize) -> Option<bool> {
+        self.0
+            .try_get::<_, Raw<'_>>(index)
+            .ok()
+            .map(|raw| raw.0.is_none())
     }
 }
 

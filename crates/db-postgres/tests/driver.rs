@@ -1285,6 +1285,85 @@ async fn single_row_queries_stop_at_the_second_row_and_leave_the_connection_clea
     db.close(Duration::from_secs(5)).await.unwrap();
 }
 
+/// The typed reads of `query_one_as` (integers, `float8` and text read without a
+/// `Value`) give exactly what the `Value` path gives, value or error, for every
+/// combination of common column types and requested types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_reads_agree_with_values() {
+    let db = PgDatabase::connect(&base_config().with_pool(1))
+        .await
+        .unwrap();
+    let columns = [
+        "7::int2",
+        "-70000::int4",
+        "5000000000::int8",
+        "12::oid",
+        "0.5::float4",
+        "0.25::float8",
+        "'1e300'::float8",
+        "1.5::numeric",
+        "'text'::text",
+        "'varchar'::varchar",
+        "'c'::char(3)",
+        "'name'::name",
+        "'unknown'",
+        "true",
+        "'\\x01'::bytea",
+        "NULL::int8",
+        "NULL::text",
+        "NULL::float8",
+    ];
+    async fn both<T>(db: &PgDatabase, sql: &str) -> (String, String)
+    where
+        T: dbcore::FromValue + std::fmt::Debug + Send + 'static,
+    {
+        let typed = db.query_one_as::<(T,)>(sql, &[]).await;
+        let via_value = db.query_one(sql, &[]).await.unwrap().decode::<(T,)>();
+        let show = |r: dbcore::Result<(T,)>| match r {
+            Ok(v) => format!("{v:?}"),
+            Err(e) => format!("error: {e}"),
+        };
+        (show(typed), show(via_value))
+    }
+    let mut checked = 0;
+    for column in columns {
+        let sql = format!("SELECT {column} AS c");
+        let pairs = [
+            both::<i64>(&db, &sql).await,
+            both::<i32>(&db, &sql).await,
+            both::<i16>(&db, &sql).await,
+            both::<u8>(&db, &sql).await,
+            both::<f64>(&db, &sql).await,
+            both::<f32>(&db, &sql).await,
+            both::<String>(&db, &sql).await,
+            both::<bool>(&db, &sql).await,
+            both::<Option<i64>>(&db, &sql).await,
+            both::<Option<String>>(&db, &sql).await,
+            both::<Option<f64>>(&db, &sql).await,
+            both::<dbcore::Value>(&db, &sql).await,
+        ];
+        for (typed, via_value) in pairs {
+            assert_eq!(typed, via_value, "{sql}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, columns.len() * 12);
+    // Spot checks that both paths are right, not only alike.
+    let (n,): (i64,) = db.query_one_as("SELECT -70000::int4", &[]).await.unwrap();
+    assert_eq!(n, -70000);
+    let err = db
+        .query_one_as::<(i16,)>("SELECT -70000::int4 AS c", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column c: cannot read integer -70000 (out of range) as i16"
+    );
+    let (c,): (String,) = db.query_one_as("SELECT 'c'::char(3)", &[]).await.unwrap();
+    assert_eq!(c, "c  ");
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
 /// `query_one_as` / `query_opt_as` decode straight into a tuple with the same rules as
 /// `query_one(..).decode()`: one row, as many columns as elements, a column that does
 /// not fit named in the error; `query_opt_as` gives `None` for no row.

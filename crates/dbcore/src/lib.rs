@@ -32,7 +32,7 @@ pub use executor::{Executor, optional_row, single_row};
 pub use health::{HealthCheck, HealthMonitor};
 pub use placeholder::{FastHasher, PlaceholderStyle, PreparedSql, SqlCache, prepare_sql};
 pub use retry::{RetryEvent, RetryPolicy, retry_connect};
-pub use row::{ColumnIndex, Columns, FromRow, Row, shared_columns};
+pub use row::{ColumnIndex, Columns, FromRow, Row, RowSource, shared_columns};
 pub use stats::{HealthReport, PoolStats};
 pub use transaction::{
     DatabaseExt, IsolationLevel, RetryableError, Transaction, TxOptions, with_transaction,

@@ -176,18 +176,118 @@ pub trait FromRow: Sized {
     /// Converts `row`, or says which column did not fit.
     fn from_row(row: Row) -> Result<Self>;
 
-    /// Builds `Self` from a result's `len` columns read one at a time: `value(i)` reads
-    /// column `i` (in order, each once) and `name(i)` names it for an error. Drivers use
-    /// it to decode a native row without building a [`Row`] (`query_one_as`). The
-    /// default builds the [`Row`] and calls [`FromRow::from_row`].
-    fn from_columns<V, N>(len: usize, mut value: V, name: N) -> Result<Self>
-    where
-        V: FnMut(usize) -> Result<Value>,
-        N: Fn(usize) -> String,
-    {
-        let columns: Columns = (0..len).map(&name).collect();
-        let values = (0..len).map(&mut value).collect::<Result<Vec<_>>>()?;
+    /// Builds `Self` from a driver's native row, reading each column once, in order,
+    /// without building a [`Row`]: drivers use it to decode `query_one_as` and
+    /// `query_as` results. Tuples read each element with [`FromValue::from_column`], so
+    /// an `i64`, `f64` or `String` column the driver can read natively never becomes a
+    /// [`Value`]. The default builds the [`Row`] and calls [`FromRow::from_row`].
+    fn from_columns<S: RowSource + ?Sized>(source: &mut S) -> Result<Self> {
+        let len = source.len();
+        let columns: Columns = (0..len).map(|i| source.name(i).to_owned()).collect();
+        let mut values = Vec::with_capacity(len);
+        for i in 0..len {
+            values.push(source.value(i)?);
+        }
         Self::from_row(Row::new(columns, values))
+    }
+}
+
+/// A driver's native result row, read one column at a time by
+/// [`FromRow::from_columns`].
+///
+/// [`value`](Self::value) is the whole contract: it reads a column as the [`Value`] the
+/// driver maps its type to. The typed readers are shortcuts a driver may add for columns
+/// whose native type maps to one kind of value: each returns `None` whenever it cannot
+/// answer (another type, or NULL), and the caller then goes through `value`. A shortcut
+/// must give exactly what `value` followed by [`FromValue`] would: the same number, the
+/// same text, the same error.
+///
+/// ```
+/// use dbcore::{FromRow, Result, RowSource, Value};
+///
+/// /// A row held as values (a driver would read its native row instead).
+/// struct Values<'a>(&'a [(&'a str, Value)]);
+///
+/// impl RowSource for Values<'_> {
+///     fn len(&self) -> usize {
+///         self.0.len()
+///     }
+///     fn name(&self, index: usize) -> &str {
+///         self.0[index].0
+///     }
+///     fn value(&mut self, index: usize) -> Result<Value> {
+///         Ok(self.0[index].1.clone())
+///     }
+/// }
+///
+/// let row = [("id", Value::Int(7)), ("name", Value::Text("Ada".into()))];
+/// let (id, name): (i64, String) = FromRow::from_columns(&mut Values(&row)).unwrap();
+/// assert_eq!((id, name.as_str()), (7, "Ada"));
+///
+/// let err = <(i64, i64)>::from_columns(&mut Values(&row)).unwrap_err();
+/// assert_eq!(err.to_string(), "column name: cannot read text as i64");
+/// ```
+pub trait RowSource {
+    /// The number of columns.
+    fn len(&self) -> usize;
+
+    /// Whether the row has no columns.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The name of column `index` (for an error).
+    fn name(&self, index: usize) -> &str;
+
+    /// Column `index` as a [`Value`]; a column that cannot be read is an
+    /// [`Error::Decode`] naming it.
+    fn value(&mut self, index: usize) -> Result<Value>;
+
+    /// Column `index` when it reads as [`Value::Int`]: `None` when the driver does not
+    /// know without building the value (or the column is NULL).
+    fn int(&mut self, index: usize) -> Option<Result<i64>> {
+        let _ = index;
+        None
+    }
+
+    /// Column `index` when it reads as [`Value::Float`], as [`int`](Self::int).
+    fn float(&mut self, index: usize) -> Option<Result<f64>> {
+        let _ = index;
+        None
+    }
+
+    /// Column `index` when it reads as [`Value::Text`], as [`int`](Self::int).
+    fn text(&mut self, index: usize) -> Option<Result<String>> {
+        let _ = index;
+        None
+    }
+
+    /// Whether column `index` is NULL, when the driver knows without reading it.
+    fn is_null(&mut self, index: usize) -> Option<bool> {
+        let _ = index;
+        None
+    }
+}
+
+/// Column `index` of `source` through its [`Value`]: the path every
+/// [`FromValue::from_column`] falls back to.
+pub(crate) fn column_via_value<T: FromValue, S: RowSource + ?Sized>(
+    source: &mut S,
+    index: usize,
+) -> Result<T> {
+    let value = source.value(index)?;
+    T::from_owned_value(value).map_err(|e| column_error(source, index, e))
+}
+
+/// The error of column `index` that did not convert.
+pub(crate) fn column_error<S: RowSource + ?Sized>(
+    source: &S,
+    index: usize,
+    error: crate::DecodeError,
+) -> Error {
+    Error::Decode {
+        column: source.name(index).to_owned(),
+        message: error.to_string(),
     }
 }
 
@@ -227,22 +327,15 @@ macro_rules! tuple_from_row {
 
             // The column counter is bumped after the last element too.
             #[allow(unused_assignments)]
-            fn from_columns<V, N>(len: usize, mut value: V, name: N) -> Result<Self>
-            where
-                V: FnMut(usize) -> Result<Value>,
-                N: Fn(usize) -> String,
-            {
+            fn from_columns<S: RowSource + ?Sized>(source: &mut S) -> Result<Self> {
+                let len = source.len();
                 if len != $n {
                     return Err(width_error(len, $n));
                 }
                 let mut i = 0;
                 Ok(($(
                     {
-                        let v = value(i)?;
-                        let t = $t::from_owned_value(v).map_err(|e| Error::Decode {
-                            column: name(i),
-                            message: e.to_string(),
-                        })?;
+                        let t = $t::from_column(source, i)?;
                         i += 1;
                         t
                     },
@@ -362,46 +455,167 @@ mod tests {
         );
     }
 
-    #[test]
-    fn from_columns_reads_each_column_once_and_names_a_bad_one() {
-        let values = [Value::Int(7), Value::Text("Ada".into()), Value::Float(0.5)];
-        let names = ["id", "name", "score"];
-        let mut reads = Vec::new();
-        let got: (i64, String, f64) = FromRow::from_columns(
-            3,
-            |i| {
-                reads.push(i);
-                Ok(values[i].clone())
-            },
-            |i| names[i].to_owned(),
-        )
-        .unwrap();
-        assert_eq!(got, (7, "Ada".to_owned(), 0.5));
-        assert_eq!(reads, [0, 1, 2]);
+    /// A row of values that records what was read, with or without typed shortcuts.
+    struct Source {
+        names: Vec<&'static str>,
+        values: Vec<Value>,
+        shortcuts: bool,
+        reads: Vec<(usize, &'static str)>,
+    }
 
-        let err =
-            <(i64, i64, f64)>::from_columns(3, |i| Ok(values[i].clone()), |i| names[i].to_owned())
-                .unwrap_err();
+    impl Source {
+        fn new(columns: &[(&'static str, Value)], shortcuts: bool) -> Self {
+            Source {
+                names: columns.iter().map(|c| c.0).collect(),
+                values: columns.iter().map(|c| c.1.clone()).collect(),
+                shortcuts,
+                reads: Vec::new(),
+            }
+        }
+    }
+
+    impl RowSource for Source {
+        fn len(&self) -> usize {
+            self.values.len()
+        }
+        fn name(&self, index: usize) -> &str {
+            self.names[index]
+        }
+        fn value(&mut self, index: usize) -> Result<Value> {
+            self.reads.push((index, "value"));
+            match &self.values[index] {
+                Value::Bytes(b) if b == b"unreadable" => Err(Error::RowNotFound),
+                v => Ok(v.clone()),
+            }
+        }
+        fn int(&mut self, index: usize) -> Option<Result<i64>> {
+            match self.values[index] {
+                Value::Int(i) if self.shortcuts => {
+                    self.reads.push((index, "int"));
+                    Some(Ok(i))
+                }
+                _ => None,
+            }
+        }
+        fn float(&mut self, index: usize) -> Option<Result<f64>> {
+            match self.values[index] {
+                Value::Float(x) if self.shortcuts => {
+                    self.reads.push((index, "float"));
+                    Some(Ok(x))
+                }
+                _ => None,
+            }
+        }
+        fn text(&mut self, index: usize) -> Option<Result<String>> {
+            match &self.values[index] {
+                Value::Text(t) if self.shortcuts => {
+                    let t = t.clone();
+                    self.reads.push((index, "text"));
+                    Some(Ok(t))
+                }
+                _ => None,
+            }
+        }
+        fn is_null(&mut self, index: usize) -> Option<bool> {
+            self.shortcuts.then(|| self.values[index].is_null())
+        }
+    }
+
+    fn sample() -> [(&'static str, Value); 3] {
+        [
+            ("id", Value::Int(7)),
+            ("name", Value::Text("Ada".into())),
+            ("score", Value::Float(0.5)),
+        ]
+    }
+
+    #[test]
+    fn from_columns_reads_each_column_once_through_the_shortcuts() {
+        let mut source = Source::new(&sample(), true);
+        let got: (i64, String, f64) = FromRow::from_columns(&mut source).unwrap();
+        assert_eq!(got, (7, "Ada".to_owned(), 0.5));
+        assert_eq!(source.reads, [(0, "int"), (1, "text"), (2, "float")]);
+
+        // Without shortcuts (or for other types) every column goes through its value.
+        let mut source = Source::new(&sample(), false);
+        let got: (i64, String, f64) = FromRow::from_columns(&mut source).unwrap();
+        assert_eq!(got, (7, "Ada".to_owned(), 0.5));
+        assert_eq!(source.reads, [(0, "value"), (1, "value"), (2, "value")]);
+
+        let mut source = Source::new(&sample(), true);
+        let got: (Value, Option<String>, f32) = FromRow::from_columns(&mut source).unwrap();
+        assert_eq!(got, (Value::Int(7), Some("Ada".to_owned()), 0.5));
+        assert_eq!(source.reads, [(0, "value"), (1, "text"), (2, "value")]);
+    }
+
+    #[test]
+    fn shortcuts_and_values_decode_alike() {
+        let columns = [
+            ("big", Value::Int(1 << 40)),
+            ("small", Value::Int(-3)),
+            ("nothing", Value::Null),
+            ("flag", Value::Bool(true)),
+            ("whole", Value::Int(4)),
+        ];
+        for shortcuts in [true, false] {
+            let decode = |f: &dyn Fn(&mut Source) -> Result<String>| {
+                f(&mut Source::new(&columns, shortcuts)).map_err(|e| e.to_string())
+            };
+            let fine = decode(&|s| {
+                let t: (i64, i8, Option<i64>, i64, f64) = FromRow::from_columns(s)?;
+                Ok(format!("{t:?}"))
+            });
+            assert_eq!(fine.unwrap(), "(1099511627776, -3, None, 1, 4.0)");
+            let narrow = decode(&|s| {
+                let t: (i32, i8, Option<i64>, bool, f64) = FromRow::from_columns(s)?;
+                Ok(format!("{t:?}"))
+            });
+            assert_eq!(
+                narrow.unwrap_err(),
+                "column big: cannot read integer 1099511627776 (out of range) as i32",
+                "shortcuts: {shortcuts}"
+            );
+            let null = decode(&|s| {
+                let t: (i64, i64, i64, bool, f64) = FromRow::from_columns(s)?;
+                Ok(format!("{t:?}"))
+            });
+            assert_eq!(
+                null.unwrap_err(),
+                "column nothing: cannot read NULL as i64",
+                "shortcuts: {shortcuts}"
+            );
+            let text = decode(&|s| {
+                let t: (String, i64, Option<i64>, bool, f64) = FromRow::from_columns(s)?;
+                Ok(format!("{t:?}"))
+            });
+            assert_eq!(
+                text.unwrap_err(),
+                "column big: cannot read integer as String",
+                "shortcuts: {shortcuts}"
+            );
+        }
+    }
+
+    #[test]
+    fn from_columns_checks_the_width_and_stops_at_an_unreadable_column() {
+        let err = <(i64, String)>::from_columns(&mut Source::new(&sample(), true)).unwrap_err();
+        assert!(
+            err.to_string().contains("3 column(s) but the tuple has 2"),
+            "{err}"
+        );
+        let err = <(i64, i64, f64)>::from_columns(&mut Source::new(&sample(), true)).unwrap_err();
         assert!(
             matches!(&err, Error::Decode { column, .. } if column == "name"),
             "{err}"
         );
 
-        let err =
-            <(i64, String)>::from_columns(3, |i| Ok(values[i].clone()), |i| names[i].to_owned())
-                .unwrap_err();
-        assert!(
-            err.to_string().contains("3 column(s) but the tuple has 2"),
-            "{err}"
-        );
-
         // A value that cannot be read stops the decoding with its error.
-        let err = <(i64,)>::from_columns(1, |_| Err(Error::RowNotFound), |_| "x".into());
+        let unreadable = [("x", Value::Bytes(b"unreadable".to_vec()))];
+        let err = <(Vec<u8>,)>::from_columns(&mut Source::new(&unreadable, true));
         assert!(matches!(err, Err(Error::RowNotFound)));
 
         // The default implementation (for `Row`) builds the row.
-        let row: Row =
-            FromRow::from_columns(3, |i| Ok(values[i].clone()), |i| names[i].to_owned()).unwrap();
+        let row: Row = FromRow::from_columns(&mut Source::new(&sample(), true)).unwrap();
         assert_eq!(row.columns(), ["id", "name", "score"]);
         assert_eq!(row.get::<String>("name").unwrap(), "Ada");
     }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::row::{RowSource, column_error, column_via_value};
+
 /// An owned SQL value: what you bind as a parameter and what a [`Row`](crate::Row) holds.
 ///
 /// Build parameters with `From` (`Value::from(42)`, `Value::from("text")`,
@@ -317,6 +319,16 @@ pub trait FromValue: Sized {
     fn from_owned_value(value: Value) -> Result<Self, DecodeError> {
         Self::from_value(&value)
     }
+
+    /// Reads column `index` of a driver's native row ([`FromRow::from_columns`]). The
+    /// default reads the column's [`Value`] and converts it; `i64`, `f64`, `String`, the
+    /// other integers and `Option`s of them first try the source's typed shortcut, which
+    /// gives the same result without the intermediate value.
+    ///
+    /// [`FromRow::from_columns`]: crate::FromRow::from_columns
+    fn from_column<S: RowSource + ?Sized>(source: &mut S, index: usize) -> crate::Result<Self> {
+        column_via_value(source, index)
+    }
 }
 
 impl FromValue for Value {
@@ -348,6 +360,12 @@ impl FromValue for i64 {
             _ => Err(DecodeError::new("i64", value)),
         }
     }
+    fn from_column<S: RowSource + ?Sized>(source: &mut S, index: usize) -> crate::Result<Self> {
+        match source.int(index) {
+            Some(read) => read,
+            None => column_via_value(source, index),
+        }
+    }
 }
 
 macro_rules! from_value_int {
@@ -356,6 +374,16 @@ macro_rules! from_value_int {
             fn from_value(value: &Value) -> Result<Self, DecodeError> {
                 let wide = i64::from_value(value).map_err(|_| DecodeError::new(stringify!($t), value))?;
                 <$t>::try_from(wide).map_err(|_| DecodeError::out_of_range(stringify!($t), value))
+            }
+            fn from_column<S: RowSource + ?Sized>(source: &mut S, index: usize) -> crate::Result<Self> {
+                match source.int(index) {
+                    Some(Ok(wide)) => <$t>::try_from(wide).map_err(|_| {
+                        let error = DecodeError::out_of_range(stringify!($t), &Value::Int(wide));
+                        column_error(source, index, error)
+                    }),
+                    Some(Err(e)) => Err(e),
+                    None => column_via_value(source, index),
+                }
             }
         }
     )*};
@@ -370,6 +398,12 @@ impl FromValue for f64 {
             Value::Int(i) if i.unsigned_abs() <= (1u64 << 53) => Ok(*i as f64),
             Value::Int(_) => Err(DecodeError::out_of_range("f64", value)),
             _ => Err(DecodeError::new("f64", value)),
+        }
+    }
+    fn from_column<S: RowSource + ?Sized>(source: &mut S, index: usize) -> crate::Result<Self> {
+        match source.float(index) {
+            Some(read) => read,
+            None => column_via_value(source, index),
         }
     }
 }
@@ -405,6 +439,12 @@ impl FromValue for String {
             other => Err(DecodeError::new("String", &other)),
         }
     }
+    fn from_column<S: RowSource + ?Sized>(source: &mut S, index: usize) -> crate::Result<Self> {
+        match source.text(index) {
+            Some(read) => read,
+            None => column_via_value(source, index),
+        }
+    }
 }
 
 impl FromValue for Vec<u8> {
@@ -433,6 +473,13 @@ impl<T: FromValue> FromValue for Option<T> {
         match value {
             Value::Null => Ok(None),
             v => T::from_owned_value(v).map(Some),
+        }
+    }
+    fn from_column<S: RowSource + ?Sized>(source: &mut S, index: usize) -> crate::Result<Self> {
+        match source.is_null(index) {
+            Some(true) => Ok(None),
+            Some(false) => T::from_column(source, index).map(Some),
+            None => column_via_value(source, index),
         }
     }
 }
