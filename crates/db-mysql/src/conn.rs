@@ -102,6 +102,13 @@ pub(crate) enum Op<'a> {
         params: &'a [Value],
         f: &'a mut (dyn FnMut(Row) -> Result<()> + Send),
     },
+    /// One query, native rows handed to `f` with their result's decoder as they arrive
+    /// (typed queries decode them without a [`Row`]).
+    Native {
+        sql: &'a PreparedSql,
+        params: &'a [Value],
+        f: &'a mut NativeSink<'a>,
+    },
     /// The layer's own multi-row `INSERT` (`insert_many`): the statement is known not to
     /// change session state and its placeholders take the values in order (the identity
     /// order); the values were already converted (moved) into native parameters.
@@ -116,6 +123,10 @@ pub(crate) enum Op<'a> {
     /// `COM_PING`.
     Ping,
 }
+
+/// A consumer of a result's native rows, given with the result's decoder; an error stops
+/// the query (the rest of the result is read and dropped).
+pub(crate) type NativeSink<'a> = dyn FnMut(&Decoder, mysql_async::Row) -> Result<()> + Send + 'a;
 
 /// The result of an [`Op`].
 pub(crate) enum Output {
@@ -206,7 +217,10 @@ impl<'a> Checkout<'a> {
                     .into(),
             ));
         }
-        if let Op::Execute { sql, .. } | Op::Query { sql, .. } | Op::Each { sql, .. } = &op
+        if let Op::Execute { sql, .. }
+        | Op::Query { sql, .. }
+        | Op::Each { sql, .. }
+        | Op::Native { sql, .. } = &op
             && changes_session(sql)
         {
             self.needs_reset = true;
@@ -399,14 +413,20 @@ async fn run(conn: &mut Conn, op: Op<'_>, shared: &Shared) -> Result<Output> {
         }
         Op::Query { sql, params } => {
             let mut rows = Vec::new();
-            let mut push = |row| {
-                rows.push(row);
+            let mut push = |decoder: &Decoder, row| {
+                rows.push(decoder.row(row)?);
                 Ok(())
             };
             stream(conn, sql, params, shared, &mut push).await?;
             Ok(Output::Rows(rows))
         }
-        Op::Each { sql, params, f } => stream(conn, sql, params, shared, f)
+        Op::Each { sql, params, f } => {
+            let mut each = |decoder: &Decoder, row| decoder.row(row).and_then(&mut *f);
+            stream(conn, sql, params, shared, &mut each)
+                .await
+                .map(Output::Count)
+        }
+        Op::Native { sql, params, f } => stream(conn, sql, params, shared, f)
             .await
             .map(Output::Count),
         Op::Insert { sql, params } => {
@@ -432,7 +452,7 @@ async fn stream(
     sql: &PreparedSql,
     params: &[Value],
     shared: &Shared,
-    f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    f: &mut NativeSink<'_>,
 ) -> Result<u64> {
     let params = params_of(sql, params, shared)?;
     let no_params = matches!(params, Params::Empty);
@@ -449,7 +469,7 @@ async fn drain<P: Protocol>(
     mut result: QueryResult<'_, 'static, P>,
     sql: &PreparedSql,
     shared: &Shared,
-    f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    f: &mut NativeSink<'_>,
 ) -> Result<u64> {
     let decoder = shared.decoder(sql, result.columns_ref());
     let mut n = 0;
@@ -459,7 +479,7 @@ async fn drain<P: Protocol>(
             Ok(None) => break,
             Err(e) => return Err(map_error(e)),
         };
-        let outcome = decoder.row(row).and_then(&mut *f);
+        let outcome = f(&decoder, row);
         if let Err(e) = outcome {
             // Read and discard the rest, so the connection stays usable.
             result.drop_result().await.map_err(map_error)?;

@@ -20,6 +20,7 @@ use crate::conn::{Checkout, Op, Shared, is_local_infile, local_infile_refused};
 use crate::error::{is_server_without_tls, map_connect_error};
 use crate::stats::Counters;
 use crate::transaction::MySqlTransaction;
+use crate::value::Decoder;
 
 /// TCP keepalive idle time: a half-open connection is probed after this long.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(10);
@@ -472,21 +473,73 @@ impl MySqlDatabase {
         dbcore::single_row(self.query_rows(sql, params).await?)
     }
 
-    /// `query_one(..)` then [`Row::decode`]: exactly one row
-    /// ([`Error::RowNotFound`] / [`Error::TooManyRows`] otherwise), with as many columns
-    /// as `T` has elements; a column that does not fit is named in the error. (The
-    /// PostgreSQL driver decodes straight from the server's answer; here the row is
-    /// decoded after it is read.)
-    pub async fn query_one_as<T: FromRow>(&self, sql: &str, params: &[Value]) -> Result<T> {
-        self.query_one(sql, params).await?.decode()
+    /// `query_one(..)` then [`Row::decode`], decoded straight from the server's answer
+    /// without building a [`Row`]: exactly one row ([`Error::RowNotFound`] /
+    /// [`Error::TooManyRows`] otherwise, the second row stopping the query), with as
+    /// many columns as `T` has elements; a column that does not fit is named in the
+    /// error.
+    ///
+    /// ```no_run
+    /// # async fn run(db: &db_mysql::MySqlDatabase) -> db_mysql::Result<()> {
+    /// use db_mysql::params;
+    /// let (id, name): (i64, String) = db
+    ///     .query_one_as("SELECT id, name FROM users WHERE id = $1", &params![7])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_one_as<T: FromRow + Send>(&self, sql: &str, params: &[Value]) -> Result<T> {
+        self.query_opt_as(sql, params)
+            .await?
+            .ok_or(Error::RowNotFound)
     }
 
-    /// `query_opt(..)` then [`Row::decode`]: `None` for no row.
-    pub async fn query_opt_as<T: FromRow>(&self, sql: &str, params: &[Value]) -> Result<Option<T>> {
-        self.query_opt(sql, params)
-            .await?
-            .map(Row::decode)
-            .transpose()
+    /// `query_opt(..)` then [`Row::decode`], decoded straight into `T` as
+    /// [`query_one_as`](Self::query_one_as) does: `None` for no row.
+    pub async fn query_opt_as<T: FromRow + Send>(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<T>> {
+        match observe::statement_span(None, MYSQL, "query", sql) {
+            None => self.run_query_as(sql, params).await,
+            // Boxed, as in `query_rows`.
+            Some(span) => {
+                let run = self.run_query_as(sql, params);
+                Box::pin(observe::traced_in(
+                    span,
+                    MYSQL,
+                    "query",
+                    sql,
+                    |row: &Option<T>| Some(u64::from(row.is_some())),
+                    run,
+                ))
+                .await
+            }
+        }
+    }
+
+    /// `query_opt_as` without its span.
+    async fn run_query_as<T: FromRow + Send>(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<T>> {
+        let prepared = self.inner.prepare(sql, params.len())?;
+        let mut out = None;
+        let mut read = |decoder: &Decoder, row| {
+            if out.is_some() {
+                return Err(Error::TooManyRows);
+            }
+            out = Some(decoder.decode::<T>(row)?);
+            Ok(())
+        };
+        self.run(Op::Native {
+            sql: &prepared,
+            params,
+            f: &mut read,
+        })
+        .await?;
+        Ok(out)
     }
 
     /// [`Executor::query_opt`] without the boxed future of the object-safe trait.

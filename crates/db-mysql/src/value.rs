@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use dbcore::{Columns, Error, Row, Value};
+use dbcore::{Columns, Error, FromRow, Row, RowSource, Value};
 use mysql_async::Value as My;
 use mysql_async::consts::{ColumnFlags, ColumnType};
 
@@ -193,19 +193,44 @@ impl Decoder {
         let raw = row.unwrap();
         let mut values = Vec::with_capacity(raw.len());
         for (i, v) in raw.into_iter().enumerate() {
-            let kind = self.kinds.get(i).copied().unwrap_or(Kind::Bytes);
-            values.push(self.value(v, kind).map_err(|message| {
-                Error::Decode {
-                    column: self
-                        .names
-                        .get(i)
-                        .cloned()
-                        .unwrap_or_else(|| format!("#{i}")),
-                    message: format!("{} column: {message}", kind.sql_name()),
-                }
-            })?);
+            let kind = self.kind(i);
+            values.push(
+                self.value(v, kind)
+                    .map_err(|message| self.column_error(i, kind, message))?,
+            );
         }
         Ok(Row::new(self.names.clone(), values))
+    }
+
+    /// Decodes one native row straight into `T` ([`FromRow::from_columns`]), without a
+    /// [`Row`]: integers, doubles and text are read without a [`Value`] (see
+    /// [`NativeRow`]).
+    pub(crate) fn decode<T: FromRow>(&self, row: mysql_async::Row) -> Result<T, Error> {
+        T::from_columns(&mut NativeRow {
+            decoder: self,
+            values: row.unwrap(),
+        })
+    }
+
+    /// The kind of column `index`.
+    fn kind(&self, index: usize) -> Kind {
+        self.kinds.get(index).copied().unwrap_or(Kind::Bytes)
+    }
+
+    /// The name of column `index` (`#index` past the known columns).
+    fn name(&self, index: usize) -> std::borrow::Cow<'_, str> {
+        match self.names.get(index) {
+            Some(name) => name.as_str().into(),
+            None => format!("#{index}").into(),
+        }
+    }
+
+    /// The error of column `index` that could not be read.
+    fn column_error(&self, index: usize, kind: Kind, message: String) -> Error {
+        Error::Decode {
+            column: self.name(index).into_owned(),
+            message: format!("{} column: {message}", kind.sql_name()),
+        }
     }
 
     fn value(&self, v: My, kind: Kind) -> Result<Value, String> {
@@ -325,6 +350,74 @@ impl Decoder {
         }
         let _ = kind;
         Value::Text(s)
+    }
+}
+
+/// One native row of a result, read column by column into a typed result
+/// ([`FromRow::from_columns`]). The shortcuts give what [`Decoder::value`] gives:
+/// `Int` values are integers and `Double` values floats whatever the column, and text
+/// columns' bytes are the text (checked UTF-8, with the same error); every other value
+/// goes through its [`Value`].
+pub(crate) struct NativeRow<'d> {
+    decoder: &'d Decoder,
+    values: Vec<My>,
+}
+
+impl NativeRow<'_> {
+    /// Takes column `index`'s value out of the row (each is read once).
+    fn take(&mut self, index: usize) -> My {
+        self.values
+            .get_mut(index)
+            .map_or(My::NULL, |v| std::mem::replace(v, My::NULL))
+    }
+}
+
+impl RowSource for NativeRow<'_> {
+    fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    fn name(&self, index: usize) -> &str {
+        self.decoder.names.get(index).map_or("", String::as_str)
+    }
+
+    fn value(&mut self, index: usize) -> Result<Value, Error> {
+        let kind = self.decoder.kind(index);
+        let v = self.take(index);
+        self.decoder
+            .value(v, kind)
+            .map_err(|message| self.decoder.column_error(index, kind, message))
+    }
+
+    fn int(&mut self, index: usize) -> Option<Result<i64, Error>> {
+        match self.values.get(index)? {
+            My::Int(i) => Some(Ok(*i)),
+            _ => None,
+        }
+    }
+
+    fn float(&mut self, index: usize) -> Option<Result<f64, Error>> {
+        match self.values.get(index)? {
+            My::Double(d) => Some(Ok(*d)),
+            _ => None,
+        }
+    }
+
+    fn text(&mut self, index: usize) -> Option<Result<String, Error>> {
+        let kind = self.decoder.kind(index);
+        if !matches!(kind, Kind::Text | Kind::Decimal)
+            || !matches!(self.values.get(index)?, My::Bytes(_))
+        {
+            return None;
+        }
+        let My::Bytes(b) = self.take(index) else {
+            return None;
+        };
+        Some(utf8(b).map_err(|message| self.decoder.column_error(index, kind, message)))
+    }
+
+    fn is_null(&mut self, index: usize) -> Option<bool> {
+        self.values.get(index).map(|v| matches!(v, My::NULL))
     }
 }
 

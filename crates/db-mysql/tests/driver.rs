@@ -914,3 +914,103 @@ async fn typed_single_row_queries_decode_into_tuples() {
     assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
     db.close(Duration::from_secs(5)).await.unwrap();
 }
+
+/// The typed reads of `query_one_as` (integers, doubles and text read without a
+/// `Value`) give exactly what the `Value` path (`query_one(..).decode()`) gives, value or
+/// error, for every combination of common column types and requested types; a second
+/// row stops the query and leaves the connection clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_reads_agree_with_values() {
+    let db = MySqlDatabase::connect(&pool_config(1)).await.unwrap();
+    let columns = [
+        "7",
+        "CAST(-70000 AS SIGNED)",
+        "5000000000",
+        "CAST(5 AS UNSIGNED)",
+        "CAST(18446744073709551615 AS UNSIGNED)",
+        "CAST(0.5 AS FLOAT)",
+        "0.25e0",
+        "1e300",
+        "1.5",
+        "'text'",
+        "_binary 'bytes'",
+        "X'FF'",
+        "TRUE",
+        "DATE '2024-01-02'",
+        "TIMESTAMP '2024-01-02 03:04:05'",
+        "NULL",
+        "CAST(NULL AS SIGNED)",
+    ];
+    async fn both<T>(db: &MySqlDatabase, sql: &str) -> (String, String)
+    where
+        T: dbcore::FromValue + std::fmt::Debug + Send + 'static,
+    {
+        let typed = db.query_one_as::<(T,)>(sql, &[]).await;
+        // A value the driver cannot read at all fails `query_one` itself.
+        let via_value = db
+            .query_one(sql, &[])
+            .await
+            .and_then(|row| row.decode::<(T,)>());
+        let show = |r: dbcore::Result<(T,)>| match r {
+            Ok(v) => format!("{v:?}"),
+            Err(e) => format!("error: {e}"),
+        };
+        (show(typed), show(via_value))
+    }
+    let mut checked = 0;
+    for column in columns {
+        let sql = format!("SELECT {column} AS c");
+        let pairs = [
+            both::<i64>(&db, &sql).await,
+            both::<i32>(&db, &sql).await,
+            both::<u8>(&db, &sql).await,
+            both::<f64>(&db, &sql).await,
+            both::<f32>(&db, &sql).await,
+            both::<String>(&db, &sql).await,
+            both::<bool>(&db, &sql).await,
+            both::<Vec<u8>>(&db, &sql).await,
+            both::<Option<i64>>(&db, &sql).await,
+            both::<Option<String>>(&db, &sql).await,
+            both::<Option<f64>>(&db, &sql).await,
+            both::<Value>(&db, &sql).await,
+        ];
+        for (typed, via_value) in pairs {
+            assert_eq!(typed, via_value, "{sql}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, columns.len() * 12);
+    // Spot checks that both paths are right, not only alike.
+    let err = db
+        .query_one_as::<(i16,)>("SELECT CAST(-70000 AS SIGNED) AS c", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "column c: cannot read integer -70000 (out of range) as i16"
+    );
+    let err = db
+        .query_one_as::<(i64,)>("SELECT CAST(18446744073709551615 AS UNSIGNED) AS c", &[])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("does not fit"), "{err}");
+    let (d,): (String,) = db.query_one_as("SELECT 1.50 AS d", &[]).await.unwrap();
+    assert_eq!(d, "1.50");
+
+    // A second row stops the query; the connection (the pool's only one) stays usable.
+    let err = db
+        .query_opt_as::<(i64,)>("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::TooManyRows, "{err}");
+    let err = db
+        .query_one_as::<(i64,)>("SELECT 1 FROM DUAL WHERE 1 = 0", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RowNotFound, "{err}");
+    let (n,): (i64,) = db.query_one_as("SELECT 41 + 1", &[]).await.unwrap();
+    assert_eq!(n, 42);
+    let stats = db.stats();
+    assert_eq!(stats.discarded, 0, "{stats:?}");
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
