@@ -78,22 +78,35 @@ enum Raced {
 impl TxCore {
     /// Runs one statement of the transaction in its `db.query` span, a child of the
     /// transaction's span.
-    async fn traced<T>(
+    /// Runs the statement `make` builds in its `db.query` span (a child of the
+    /// transaction's). The statement's future is built inside each branch, not passed
+    /// in: an `async fn` argument is stored twice in its caller's future, and the traced
+    /// branch is boxed, so that an untraced statement's future stays the size of the
+    /// statement.
+    async fn traced<T, F>(
         &self,
         operation: &'static str,
         statement: &str,
         rows: impl FnOnce(&T) -> Option<u64>,
-        run: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        observe::traced(
-            Some(&self.span),
-            DatabaseType::Mysql,
-            operation,
-            statement,
-            rows,
-            run,
-        )
-        .await
+        make: impl FnOnce() -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Result<T>>,
+    {
+        match observe::statement_span(Some(&self.span), DatabaseType::Mysql, operation, statement) {
+            None => make().await,
+            Some(span) => {
+                Box::pin(observe::traced_in(
+                    span,
+                    DatabaseType::Mysql,
+                    operation,
+                    statement,
+                    rows,
+                    make(),
+                ))
+                .await
+            }
+        }
     }
 
     fn timeout_error(&self) -> Error {
@@ -156,9 +169,17 @@ impl TxCore {
         let mut guard = self.conn.lock().await;
         let tc = &mut *guard;
         self.ready(tc).await?;
-        let Some(deadline) = self.deadline else {
-            return tc.checkout.perform(op).await;
-        };
+        match self.deadline {
+            None => tc.checkout.perform(op).await,
+            // Boxed: racing the statement against the deadline (and killing it from a
+            // second connection) takes a future many times the statement's size, which
+            // every statement of every transaction would otherwise carry.
+            Some(deadline) => Box::pin(self.run_until(tc, op, deadline)).await,
+        }
+    }
+
+    /// Runs `op` on `tc`, stopping it on the server if `deadline` passes first.
+    async fn run_until(&self, tc: &mut TxConn, op: Op<'_>, deadline: Instant) -> Result<Output> {
         let id = tc.checkout.id();
         let raced = {
             let fut = tc.checkout.perform(op);
@@ -467,7 +488,7 @@ impl Executor for MySqlTransaction<'_> {
     }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        let run = async {
+        let run = || async {
             let prepared = self.core.db.prepare(sql, params.len())?;
             Ok(self
                 .core
@@ -482,7 +503,7 @@ impl Executor for MySqlTransaction<'_> {
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let run = async {
+        let run = || async {
             let prepared = self.core.db.prepare(sql, params.len())?;
             Ok(self
                 .core
@@ -497,7 +518,7 @@ impl Executor for MySqlTransaction<'_> {
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
-        let run = async {
+        let run = || async {
             self.core.db.check_script(sql, true)?;
             self.core.run(Op::Batch { sql }).await.map(drop)
         };
@@ -510,7 +531,7 @@ impl Executor for MySqlTransaction<'_> {
         params: &[Value],
         f: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<u64> {
-        let run = async {
+        let run = move || async move {
             let prepared = self.core.db.prepare(sql, params.len())?;
             Ok(self
                 .core
@@ -533,9 +554,10 @@ impl Executor for MySqlTransaction<'_> {
         columns: &[&str],
         rows: Vec<Vec<Value>>,
     ) -> Result<u64> {
-        let run = self.core.insert_rows(table, columns, rows);
         self.core
-            .traced("insert_many", table, rows_affected, run)
+            .traced("insert_many", table, rows_affected, || {
+                self.core.insert_rows(table, columns, rows)
+            })
             .await
     }
 }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use dbcore::observe::{self, no_rows, rows_affected, traced};
+use dbcore::observe::{self, no_rows, rows_affected};
 use dbcore::{
     DatabaseType, Error, ErrorKind, Executor, InsertPlan, PlaceholderStyle, Result, Row,
     Transaction, TxOptions, Value, prepare_sql,
@@ -123,8 +123,13 @@ impl TxCore {
         }
     }
 
-    /// Runs `fut` (a statement on this transaction's connection) under the deadline.
-    async fn guarded<T>(&self, fut: impl Future<Output = Result<T>>) -> Result<T> {
+    /// Runs the statement `make` builds on this transaction's connection under the
+    /// deadline. The statement's future is built here, not passed in: an `async fn`
+    /// argument is stored twice in the caller's future, and statement futures are large.
+    async fn guarded<T, F>(&self, make: impl FnOnce() -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
         if self.aborted.load(Ordering::Acquire) {
             return Err(self.timeout_error());
         }
@@ -139,8 +144,8 @@ impl TxCore {
         }
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         let result = match self.deadline {
-            None => fut.await,
-            Some(deadline) => match tokio::time::timeout_at(deadline.into(), fut).await {
+            None => make().await,
+            Some(deadline) => match tokio::time::timeout_at(deadline.into(), make()).await {
                 Ok(result) => result,
                 Err(_) => {
                     self.expire().await;
@@ -161,6 +166,24 @@ impl TxCore {
         }
     }
 
+    /// Runs one statement: the pending savepoint clean-up first (boxed: it is rare, and
+    /// its future would otherwise add to every statement's), then the statement under
+    /// the deadline.
+    async fn run_statement<T, F>(&self, make: impl FnOnce() -> F) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let pending = !self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty();
+        if pending {
+            Box::pin(self.flush()).await?;
+        }
+        self.guarded(make).await
+    }
+
     /// Runs the savepoint rollbacks queued by dropped savepoints.
     async fn flush(&self) -> Result<()> {
         loop {
@@ -171,14 +194,14 @@ impl TxCore {
                 }
                 pending.remove(0)
             };
-            self.guarded(exec::batch(self.client(), &next)).await?;
+            self.guarded(|| exec::batch(self.client(), &next)).await?;
             self.failed.store(false, Ordering::Release);
         }
     }
 
     async fn control(&self, sql: &str) -> Result<()> {
         self.flush().await?;
-        self.guarded(exec::batch(self.client(), sql)).await
+        self.guarded(|| exec::batch(self.client(), sql)).await
     }
 
     /// Ends the transaction and hands the connection back (or discards it).
@@ -385,7 +408,9 @@ impl PgTransaction<'static> {
             depth: 0,
             finished: false,
         };
-        tx.core.guarded(exec::batch(tx.core.client(), &sql)).await?;
+        tx.core
+            .guarded(|| exec::batch(tx.core.client(), &sql))
+            .await?;
         Ok(tx)
     }
 }
@@ -407,28 +432,39 @@ impl PgTransaction<'_> {
         }
     }
 
-    /// Runs one statement of the transaction in its `db.query` span (a child of the
-    /// transaction's span), after any pending savepoint clean-up.
-    async fn statement<T>(
+    /// Runs the statement `make` builds in its `db.query` span (a child of the
+    /// transaction's span), after any pending savepoint clean-up. The traced branch is
+    /// boxed and the statement's future built inside each branch, so that an untraced
+    /// statement's future stays the size of the statement.
+    async fn statement<T, F>(
         &self,
         operation: &'static str,
         sql: &str,
         rows: impl FnOnce(&T) -> Option<u64>,
-        fut: impl Future<Output = Result<T>>,
-    ) -> Result<T> {
-        let run = async {
-            self.core.flush().await?;
-            self.core.guarded(fut).await
-        };
-        traced(
+        make: impl FnOnce() -> F,
+    ) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        match observe::statement_span(
             Some(&self.core.span),
             DatabaseType::Postgres,
             operation,
             sql,
-            rows,
-            run,
-        )
-        .await
+        ) {
+            None => self.core.run_statement(make).await,
+            Some(span) => {
+                Box::pin(observe::traced_in(
+                    span,
+                    DatabaseType::Postgres,
+                    operation,
+                    sql,
+                    rows,
+                    self.core.run_statement(make),
+                ))
+                .await
+            }
+        }
     }
 }
 
@@ -461,19 +497,23 @@ impl Executor for PgTransaction<'_> {
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        let run = exec::execute(self.core.client(), &prepared, params);
-        self.statement("execute", sql, rows_affected, run).await
+        self.statement("execute", sql, rows_affected, || {
+            exec::execute(self.core.client(), &prepared, params)
+        })
+        .await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        let run = exec::query(
-            self.core.client(),
-            &prepared,
-            params,
-            Shape::All,
-            &PortableRows,
-        );
+        let run = || {
+            exec::query(
+                self.core.client(),
+                &prepared,
+                params,
+                Shape::All,
+                &PortableRows,
+            )
+        };
         let rows = self.statement("query", sql, exec::rows_in, run).await?;
         Ok(rows.into_vec())
     }
@@ -484,13 +524,15 @@ impl Executor for PgTransaction<'_> {
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        let run = exec::query(
-            self.core.client(),
-            &prepared,
-            params,
-            Shape::AtMostOne,
-            &PortableRows,
-        );
+        let run = || {
+            exec::query(
+                self.core.client(),
+                &prepared,
+                params,
+                Shape::AtMostOne,
+                &PortableRows,
+            )
+        };
         let rows = self.statement("query", sql, exec::rows_in, run).await?;
         Ok(rows.into_iter().next())
     }
@@ -507,7 +549,7 @@ impl Executor for PgTransaction<'_> {
             }
             _ => {}
         }
-        let run = exec::batch(self.core.client(), sql);
+        let run = || exec::batch(self.core.client(), sql);
         self.statement("execute_batch", sql, no_rows, run).await
     }
 
@@ -518,7 +560,12 @@ impl Executor for PgTransaction<'_> {
         f: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<u64> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        let run = exec::for_each_row(self.core.client(), &prepared, params, f);
+        let prepared = &prepared;
+        let run = move || {
+            // Moved, not reborrowed: the closure is called once.
+            let f = f;
+            exec::for_each_row(self.core.client(), prepared, params, f)
+        };
         self.statement("for_each_row", sql, rows_affected, run)
             .await
     }
@@ -534,7 +581,7 @@ impl Executor for PgTransaction<'_> {
             return Ok(0);
         }
         let client = self.core.client();
-        let run = async {
+        let run = || async {
             match exec::copy_in(client, table, columns, &rows, true).await? {
                 Some(n) => Ok(n),
                 None => exec::insert_rows(client, table, columns, &rows).await,
