@@ -221,7 +221,7 @@ impl<'a> Checkout<'a> {
         | Op::Query { sql, .. }
         | Op::Each { sql, .. }
         | Op::Native { sql, .. } = &op
-            && changes_session(sql)
+            && sql.may_change_session()
         {
             self.needs_reset = true;
         }
@@ -318,42 +318,6 @@ pub(crate) async fn kill(opts: &Opts, what: &str, id: u32, timeout: Duration) {
         }
         Err(_) => tracing::warn!(target: "db_mysql", id, what, "KILL timed out"),
     }
-}
-
-/// Whether a plain statement changes session state that must not leak to the next user of
-/// the connection.
-fn changes_session(sql: &PreparedSql) -> bool {
-    let leading = sql.leading_keyword.as_deref().unwrap_or("");
-    if matches!(
-        leading,
-        "SET" | "USE" | "LOCK" | "UNLOCK" | "PREPARE" | "EXECUTE" | "DEALLOCATE" | "HANDLER"
-    ) {
-        return true;
-    }
-    // No allocation, and only the `_` and `:` bytes are looked at (found with memchr):
-    // this runs for every statement.
-    let text = sql.sql.as_bytes();
-    if (leading == "CREATE" || leading == "DROP") && contains_ignore_case(text, b"TEMPORARY") {
-        return true;
-    }
-    memchr::memchr2_iter(b'_', b':', text).any(|i| match text[i] {
-        // `GET_LOCK(`: a named lock belongs to the session.
-        b'_' => {
-            i >= 3
-                && text[i - 3..i].eq_ignore_ascii_case(b"GET")
-                && text
-                    .get(i + 1..i + 5)
-                    .is_some_and(|w| w.eq_ignore_ascii_case(b"LOCK"))
-        }
-        // `@v := ...`: assigns a user variable.
-        _ => text.get(i + 1) == Some(&b'='),
-    })
-}
-
-fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Whether the SQL asks the client to send one of its files (`LOAD DATA LOCAL INFILE`,
@@ -512,33 +476,6 @@ mod tests {
             "INSERT INTO t VALUES (1)",
         ] {
             assert!(!is_local_infile(sql), "{sql}");
-        }
-    }
-
-    #[test]
-    fn session_changes_are_detected() {
-        let prep = |s: &str| {
-            dbcore::prepare_sql(s, dbcore::PlaceholderStyle::Question).expect("valid SQL")
-        };
-        for sql in [
-            "SET @x = 1",
-            "set sql_mode = ''",
-            "USE other",
-            "LOCK TABLES t WRITE",
-            "CREATE TEMPORARY TABLE t (id INT)",
-            "SELECT GET_LOCK('x', 1)",
-            "select get_lock('x', 1)",
-            "SELECT @a := 1",
-        ] {
-            assert!(changes_session(&prep(sql)), "{sql}");
-        }
-        for sql in [
-            "SELECT 1",
-            "INSERT INTO t VALUES ($1)",
-            "CREATE TABLE t (id INT)",
-            "SELECT my_get_value, get_ FROM t_",
-        ] {
-            assert!(!changes_session(&prep(sql)), "{sql}");
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct PreparedSql {
     any_transaction_control: Option<String>,
     /// The SQL used native `?` placeholders rather than `$N`.
     native_question: bool,
+    /// See [`PreparedSql::may_change_session`].
+    changes_session: bool,
 }
 
 impl PreparedSql {
@@ -105,6 +107,26 @@ impl PreparedSql {
     /// Whether any statement (not only the first) is transaction control.
     pub fn contains_transaction_control(&self) -> bool {
         self.any_transaction_control.is_some()
+    }
+
+    /// Whether the statement may change session state that must not leak to the next
+    /// user of a pooled connection: it starts with `SET`, `USE`, `LOCK`, `UNLOCK`,
+    /// `PREPARE`, `EXECUTE`, `DEALLOCATE` or `HANDLER`, creates or drops a `TEMPORARY`
+    /// table, takes a named lock (`GET_LOCK(`) or assigns a user variable (`@v := ...`).
+    /// Decided once, when the SQL is prepared (and cached), from its text: conservative
+    /// (the words inside a string literal count too), so a driver that resets the session
+    /// after such a statement may reset it when it did not need to, never the reverse.
+    ///
+    /// ```
+    /// use dbcore::{PlaceholderStyle, prepare_sql};
+    ///
+    /// let p = |sql| prepare_sql(sql, PlaceholderStyle::Question).unwrap();
+    /// assert!(p("SET @x = 1").may_change_session());
+    /// assert!(p("SELECT GET_LOCK('job', 5)").may_change_session());
+    /// assert!(!p("SELECT id FROM users WHERE id = $1").may_change_session());
+    /// ```
+    pub fn may_change_session(&self) -> bool {
+        self.changes_session
     }
 
     /// Fails with [`Error::TransactionControl`] if the first statement is transaction
@@ -737,6 +759,7 @@ impl<'a> Lexer<'a> {
             self.out.push_str(&self.sql[self.copied..]);
             self.out
         };
+        let changes_session = changes_session(self.leading_keyword.as_deref(), self.sql);
         Ok(PreparedSql {
             sql,
             param_order,
@@ -746,8 +769,31 @@ impl<'a> Lexer<'a> {
             transaction_control: self.transaction_control,
             any_transaction_control: self.any_transaction_control,
             native_question,
+            changes_session,
         })
     }
+}
+
+/// See [`PreparedSql::may_change_session`]; `leading` is the first keyword, upper-cased.
+fn changes_session(leading: Option<&str>, sql: &str) -> bool {
+    let leading = leading.unwrap_or("");
+    if matches!(
+        leading,
+        "SET" | "USE" | "LOCK" | "UNLOCK" | "PREPARE" | "EXECUTE" | "DEALLOCATE" | "HANDLER"
+    ) {
+        return true;
+    }
+    let text = sql.as_bytes();
+    let has = |word: &[u8]| {
+        text.windows(word.len())
+            .any(|w| w.eq_ignore_ascii_case(word))
+    };
+    if (leading == "CREATE" || leading == "DROP") && has(b"TEMPORARY") {
+        return true;
+    }
+    // `GET_LOCK(`: a named lock belongs to the session; `@v := ...` assigns a user
+    // variable.
+    has(b"GET_LOCK") || has(b":=")
 }
 
 /// The leading keywords if `words` (upper-cased, the start of a statement) are transaction
@@ -980,6 +1026,35 @@ mod tests {
 
     fn p(sql: &str, style: PlaceholderStyle) -> PreparedSql {
         prepare_sql(sql, style).unwrap_or_else(|e| panic!("{sql:?}: {e}"))
+    }
+
+    #[test]
+    fn session_changes_are_detected() {
+        for sql in [
+            "SET @x = 1",
+            "set sql_mode = ''",
+            "USE other",
+            "LOCK TABLES t WRITE",
+            "UNLOCK TABLES",
+            "CREATE TEMPORARY TABLE t (id INT)",
+            "drop temporary table t",
+            "SELECT GET_LOCK('x', 1)",
+            "select get_lock('x', 1)",
+            "SELECT @a := 1",
+            "PREPARE s FROM 'SELECT 1'",
+        ] {
+            assert!(p(sql, Question).may_change_session(), "{sql}");
+        }
+        for sql in [
+            "SELECT 1",
+            "INSERT INTO t VALUES ($1)",
+            "CREATE TABLE t (id INT)",
+            "SELECT my_get_value, get_ FROM t_",
+            "SELECT a FROM t WHERE b = $1",
+        ] {
+            assert!(!p(sql, Question).may_change_session(), "{sql}");
+            assert!(!p(sql, Dollar).may_change_session(), "{sql}");
+        }
     }
 
     fn rewritten(sql: &str, style: PlaceholderStyle) -> String {
