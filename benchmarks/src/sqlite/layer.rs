@@ -27,13 +27,12 @@ impl AsyncOps for LayerOps {
     type BulkRows = Vec<Vec<Value>>;
 
     async fn point_select(&self, id: i64) -> BenchResult<()> {
-        let row = self
+        // Decoded into the tuple, as rusqlite's typed reads build it directly.
+        let decoded: (i64, String, f64) = self
             .db
-            .query_opt(SELECT_SQL, &[Value::Int(id)])
+            .query_opt_as(SELECT_SQL, &[Value::Int(id)])
             .await?
             .ok_or_else(|| format!("bench_items row {id} not found"))?;
-        // Moves the values out, as rusqlite's typed reads build them directly.
-        let decoded: (i64, String, f64) = row.decode()?;
         black_box(decoded);
         Ok(())
     }

@@ -189,14 +189,15 @@ impl SqliteDatabase {
     }
 
     /// Runs a read-only query on the calling thread if a connection is idle and the
-    /// statement finishes within the inline budget without waiting for a lock.
-    /// `None` means "use a worker".
-    fn try_inline(
+    /// statement finishes within the inline budget without waiting for a lock: `read`
+    /// runs it on the connection (`Ok(None)`: not inline after all), `count` gives the
+    /// rows of its answer for the trace. `None` means "use a worker".
+    fn try_inline<R>(
         &self,
         sql: &PreparedSql,
-        params: &[Value],
-        shape: Shape,
-    ) -> Option<Result<Rows>> {
+        read: impl FnOnce(&Connection) -> Result<Option<R>>,
+        count: impl FnOnce(&R) -> u64,
+    ) -> Option<Result<R>> {
         if self.inner.closed.load(Ordering::Acquire) {
             return None;
         }
@@ -214,13 +215,13 @@ impl SqliteDatabase {
         let result = {
             let _entered = span.as_ref().map(tracing::Span::enter);
             let _deadline = DeadlineGuard::set(Some(started + INLINE_BUDGET));
-            inline_query(&c.conn, sql, params, shape)
+            read(&c.conn)
         };
         // Recorded only when the inline run is the answer; a query handed on to a worker
         // gets the worker's span as well.
         if let Some(span) = &span {
             let outcome = match &result {
-                Ok(Some(rows)) => Some(Ok(Some(rows.count()))),
+                Ok(Some(rows)) => Some(Ok(Some(count(rows)))),
                 Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::Busy) => Some(Err(e)),
                 _ => None,
             };
@@ -246,21 +247,56 @@ impl SqliteDatabase {
         }
     }
 
-    async fn query_rows(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Rows> {
-        let prepared = self.prepare(sql, params.len())?;
+    /// Whether a query may run inline: it reads (the statement itself is checked for
+    /// being read-only once prepared) and no other operation is in progress. Under
+    /// concurrent load the hand-off cost is shared by many queries and the workers keep
+    /// every core busy, whereas inline callers would block the executor threads on
+    /// SQLite's file locks. The guard counts this operation while it lives.
+    fn inline_candidate(&self, sql: &PreparedSql) -> Option<ActiveGuard<'_>> {
         let readable = matches!(
-            prepared.leading_keyword.as_deref(),
+            sql.leading_keyword.as_deref(),
             Some("SELECT" | "VALUES" | "WITH")
         );
-        if readable {
-            // Inline only while no other operation is in progress. Under concurrent load
-            // the hand-off cost is shared by many queries and the workers keep every core
-            // busy, whereas inline callers would block the executor threads on SQLite's
-            // file locks.
-            let active = ActiveGuard::enter(&self.inner.active);
-            if active.others() == 0
-                && let Some(result) = self.try_inline(&prepared, params, shape)
-            {
+        if !readable {
+            return None;
+        }
+        let active = ActiveGuard::enter(&self.inner.active);
+        (active.others() == 0).then_some(active)
+    }
+
+    /// `query_opt_as`: at most one row, decoded straight from the native row.
+    async fn query_typed<T: FromRow + Send + 'static>(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<T>> {
+        let prepared = self.prepare(sql, params.len())?;
+        if let Some(active) = self.inline_candidate(&prepared) {
+            let read = |conn: &Connection| {
+                inline_query_as::<T>(conn, &prepared, params, exec::decode_row::<T>)
+            };
+            let count = |row: &Option<T>| u64::from(row.is_some());
+            if let Some(result) = self.try_inline(&prepared, read, count) {
+                drop(active);
+                // Let other tasks run now and then: inline queries never return Pending.
+                tokio::task::consume_budget().await;
+                return result;
+            }
+        }
+        self.run(Op::QueryAs {
+            sql: prepared,
+            params: Params::from(params),
+            decode: exec::decode_row::<T>,
+        })
+        .await?
+        .typed()
+    }
+
+    async fn query_rows(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Rows> {
+        let prepared = self.prepare(sql, params.len())?;
+        if let Some(active) = self.inline_candidate(&prepared) {
+            let read = |conn: &Connection| inline_query(conn, &prepared, params, shape);
+            if let Some(result) = self.try_inline(&prepared, read, Rows::count) {
                 drop(active);
                 // Let other tasks run now and then: inline queries never return Pending.
                 tokio::task::consume_budget().await;
@@ -320,6 +356,27 @@ fn inline_query(
     }
     exec::bind(&mut stmt, params)?;
     exec::query_prepared(sql, &mut stmt, shape).map(Some)
+}
+
+/// [`inline_query`] of at most one row decoded into `T`.
+fn inline_query_as<T: 'static>(
+    conn: &Connection,
+    sql: &PreparedSql,
+    params: &[Value],
+    decode: exec::DecodeRow,
+) -> Result<Option<Option<T>>> {
+    // As in `inline_query`: any failure to prepare goes to a worker.
+    let Ok(mut stmt) = conn.prepare_cached(&sql.sql) else {
+        return Ok(None);
+    };
+    if !stmt.readonly() {
+        return Ok(None);
+    }
+    exec::bind(&mut stmt, params)?;
+    match exec::query_prepared_as(&mut stmt, decode)? {
+        Some(value) => exec::downcast(value).map(|t| Some(Some(t))),
+        None => Ok(Some(None)),
+    }
 }
 
 /// Looks up (or rewrites and caches) `sql` and checks it is one statement, not
@@ -434,21 +491,38 @@ impl SqliteDatabase {
         self.query_rows(sql, params, Shape::AtMostOne).await?.one()
     }
 
-    /// `query_one(..)` then [`Row::decode`]: exactly one row
-    /// ([`Error::RowNotFound`] / [`Error::TooManyRows`] otherwise), with as many columns
-    /// as `T` has elements; a column that does not fit is named in the error. (The
-    /// PostgreSQL driver decodes straight from the server's answer; here the row is
-    /// decoded after it is read.)
-    pub async fn query_one_as<T: FromRow>(&self, sql: &str, params: &[Value]) -> Result<T> {
-        self.query_one(sql, params).await?.decode()
+    /// `query_one(..)` then [`Row::decode`], decoded straight from the native row without
+    /// building a [`Row`]: exactly one row ([`Error::RowNotFound`] /
+    /// [`Error::TooManyRows`] otherwise, the second row stopping the query), with as
+    /// many columns as `T` has elements; a column that does not fit is named in the
+    /// error.
+    ///
+    /// ```no_run
+    /// # async fn run(db: &db_sqlite::SqliteDatabase) -> db_sqlite::Result<()> {
+    /// use db_sqlite::params;
+    /// let (id, name): (i64, String) = db
+    ///     .query_one_as("SELECT id, name FROM users WHERE id = $1", &params![7])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn query_one_as<T: FromRow + Send + 'static>(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<T> {
+        self.query_opt_as(sql, params)
+            .await?
+            .ok_or(Error::RowNotFound)
     }
 
-    /// `query_opt(..)` then [`Row::decode`]: `None` for no row.
-    pub async fn query_opt_as<T: FromRow>(&self, sql: &str, params: &[Value]) -> Result<Option<T>> {
-        self.query_opt(sql, params)
-            .await?
-            .map(Row::decode)
-            .transpose()
+    /// `query_opt(..)` then [`Row::decode`], decoded straight into `T` as
+    /// [`query_one_as`](Self::query_one_as) does: `None` for no row.
+    pub async fn query_opt_as<T: FromRow + Send + 'static>(
+        &self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Option<T>> {
+        self.query_typed(sql, params).await
     }
 
     /// [`Executor::query_opt`] without the boxed future of the object-safe trait.

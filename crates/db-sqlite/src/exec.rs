@@ -1,14 +1,15 @@
 //! Running one operation on one connection: the code shared by the inline fast path,
 //! the worker threads and transactions.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use dbcore::observe;
-use dbcore::{Columns, DatabaseType, Error, PreparedSql, Result, Row, Value};
+use dbcore::{Columns, DatabaseType, Error, FromRow, PreparedSql, Result, Row, Value};
 use rusqlite::Connection;
 
 use crate::error::map_error;
-use crate::value::{Param, read_value};
+use crate::value::{NativeRow, Param, read_value};
 
 /// A statement's parameters, carried to the worker thread. Up to four are stored in
 /// the job itself: no allocation, and no extra cache miss on the worker, for the usual
@@ -77,6 +78,13 @@ pub(crate) enum Op {
         params: Params,
         shape: Shape,
     },
+    /// One query of at most one row, decoded by `decode` (a second row is
+    /// [`Error::TooManyRows`]); returns the decoded value.
+    QueryAs {
+        sql: Arc<PreparedSql>,
+        params: Params,
+        decode: DecodeRow,
+    },
     /// One query whose rows are sent in chunks as they are read; returns the row count.
     /// Stops early when the receiver is dropped.
     Stream {
@@ -96,11 +104,23 @@ pub(crate) enum Op {
     },
 }
 
+/// Decodes one native row into a typed value (boxed, to cross to the caller's thread).
+pub(crate) type DecodeRow = fn(&rusqlite::Row<'_>) -> Result<Box<dyn Any + Send>>;
+
+/// [`DecodeRow`] for `T`: [`FromRow::from_columns`] over the native row.
+pub(crate) fn decode_row<T: FromRow + Send + 'static>(
+    row: &rusqlite::Row<'_>,
+) -> Result<Box<dyn Any + Send>> {
+    Ok(Box::new(T::from_columns(&mut NativeRow(row))?))
+}
+
 /// What an [`Op`] produced.
 #[derive(Debug)]
 pub(crate) enum Output {
     Count(u64),
     Rows(Rows),
+    /// The value of a [`Op::QueryAs`], if there was a row.
+    Typed(Option<Box<dyn Any + Send>>),
     Unit,
 }
 
@@ -118,6 +138,23 @@ impl Output {
             other => Err(unexpected(other)),
         }
     }
+
+    /// The value of a [`Op::QueryAs`], as the `T` its decoder made.
+    pub(crate) fn typed<T: 'static>(self) -> Result<Option<T>> {
+        match self {
+            Output::Typed(None) => Ok(None),
+            Output::Typed(Some(value)) => downcast(value).map(Some),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// The `T` a [`DecodeRow`] made.
+pub(crate) fn downcast<T: 'static>(value: Box<dyn Any + Send>) -> Result<T> {
+    value
+        .downcast::<T>()
+        .map(|t| *t)
+        .map_err(|_| Error::Internal("a typed row was decoded into another type".into()))
 }
 
 fn unexpected(o: Output) -> Error {
@@ -129,7 +166,7 @@ impl Op {
     fn name(&self) -> &'static str {
         match self {
             Op::Execute { .. } => "execute",
-            Op::Query { .. } => "query",
+            Op::Query { .. } | Op::QueryAs { .. } => "query",
             Op::Stream { .. } => "for_each_row",
             Op::Batch { .. } => "execute_batch",
             Op::InsertMany { .. } => "insert_many",
@@ -141,6 +178,7 @@ impl Op {
         match self {
             Op::Execute { sql, .. }
             | Op::Query { sql, .. }
+            | Op::QueryAs { sql, .. }
             | Op::Stream { sql, .. }
             | Op::InsertMany { sql, .. } => &sql.sql,
             Op::Batch { sql } => sql,
@@ -161,6 +199,7 @@ pub(crate) fn run(conn: &Connection, op: Op) -> Result<Output> {
     let outcome = match &result {
         Ok(Output::Count(n)) => Ok(Some(*n)),
         Ok(Output::Rows(rows)) => Ok(Some(rows.count())),
+        Ok(Output::Typed(value)) => Ok(Some(u64::from(value.is_some()))),
         Ok(Output::Unit) => Ok(None),
         Err(e) => Err(e),
     };
@@ -179,6 +218,11 @@ fn run_op(conn: &Connection, op: &Op) -> Result<Output> {
     match op {
         Op::Execute { sql, params } => execute(conn, sql, params).map(Output::Count),
         Op::Query { sql, params, shape } => query(conn, sql, params, *shape).map(Output::Rows),
+        Op::QueryAs {
+            sql,
+            params,
+            decode,
+        } => query_as(conn, sql, params, *decode).map(Output::Typed),
         Op::Stream {
             sql,
             params,
@@ -325,6 +369,34 @@ pub(crate) fn query_prepared(
             Ok(Rows::One(first))
         }
     }
+}
+
+pub(crate) fn query_as(
+    conn: &Connection,
+    sql: &PreparedSql,
+    params: &[Value],
+    decode: DecodeRow,
+) -> Result<Option<Box<dyn Any + Send>>> {
+    let mut stmt = prepare(conn, &sql.sql)?;
+    bind(&mut stmt, params)?;
+    query_prepared_as(&mut stmt, decode)
+}
+
+/// Steps a bound statement of at most one row and decodes it with `decode` (no
+/// [`Row`]); a second row is [`Error::TooManyRows`].
+pub(crate) fn query_prepared_as(
+    stmt: &mut rusqlite::Statement<'_>,
+    decode: DecodeRow,
+) -> Result<Option<Box<dyn Any + Send>>> {
+    let mut rows = stmt.raw_query();
+    let mut first = None;
+    while let Some(row) = rows.next().map_err(map_error)? {
+        if first.is_some() {
+            return Err(Error::TooManyRows);
+        }
+        first = Some(decode(row)?);
+    }
+    Ok(first)
 }
 
 /// Steps a bound statement, handing each row to `f` until it returns `false`.

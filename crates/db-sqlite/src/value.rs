@@ -1,7 +1,9 @@
 //! Conversions between [`dbcore::Value`] and SQLite values.
 
-use dbcore::{Error, Value};
+use dbcore::{Error, RowSource, Value};
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
+
+use crate::error::map_error;
 
 /// A borrowed [`Value`] bound as a SQLite parameter.
 pub(crate) struct Param<'a>(pub(crate) &'a Value);
@@ -50,17 +52,69 @@ pub(crate) fn read_value(v: ValueRef<'_>, column: &str) -> Result<Value, Error> 
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => Value::Int(i),
         ValueRef::Real(f) => Value::Float(f),
-        ValueRef::Text(t) => match std::str::from_utf8(t) {
-            Ok(s) => Value::Text(s.to_owned()),
-            Err(e) => {
-                return Err(Error::Decode {
-                    column: column.to_owned(),
-                    message: format!(
-                        "text is not valid UTF-8 ({e}); read it as bytes with CAST(... AS BLOB)"
-                    ),
-                });
-            }
-        },
+        ValueRef::Text(t) => Value::Text(read_text(t, column)?),
         ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
     })
+}
+
+/// A text column's value, which must be UTF-8.
+fn read_text(t: &[u8], column: &str) -> Result<String, Error> {
+    match std::str::from_utf8(t) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(e) => Err(Error::Decode {
+            column: column.to_owned(),
+            message: format!(
+                "text is not valid UTF-8 ({e}); read it as bytes with CAST(... AS BLOB)"
+            ),
+        }),
+    }
+}
+
+/// A native row read column by column into a typed result
+/// ([`dbcore::FromRow::from_columns`]): integers, reals and text are read straight into
+/// `i64`, `f64` and `String` with the conversions (and errors) of [`read_value`]; every
+/// other column goes through its [`Value`].
+pub(crate) struct NativeRow<'r, 's>(pub(crate) &'r rusqlite::Row<'s>);
+
+impl RowSource for NativeRow<'_, '_> {
+    fn len(&self) -> usize {
+        self.0.as_ref().column_count()
+    }
+
+    fn name(&self, index: usize) -> &str {
+        self.0.as_ref().column_name(index).unwrap_or("")
+    }
+
+    fn value(&mut self, index: usize) -> Result<Value, Error> {
+        let v = self.0.get_ref(index).map_err(map_error)?;
+        read_value(v, self.name(index))
+    }
+
+    fn int(&mut self, index: usize) -> Option<Result<i64, Error>> {
+        match self.0.get_ref(index) {
+            Ok(ValueRef::Integer(i)) => Some(Ok(i)),
+            _ => None,
+        }
+    }
+
+    fn float(&mut self, index: usize) -> Option<Result<f64, Error>> {
+        match self.0.get_ref(index) {
+            Ok(ValueRef::Real(f)) => Some(Ok(f)),
+            _ => None,
+        }
+    }
+
+    fn text(&mut self, index: usize) -> Option<Result<String, Error>> {
+        match self.0.get_ref(index) {
+            Ok(ValueRef::Text(t)) => Some(read_text(t, self.name(index))),
+            _ => None,
+        }
+    }
+
+    fn is_null(&mut self, index: usize) -> Option<bool> {
+        self.0
+            .get_ref(index)
+            .ok()
+            .map(|v| matches!(v, ValueRef::Null))
+    }
 }
