@@ -916,70 +916,12 @@ async fn typed_single_row_queries_decode_into_tuples() {
 }
 
 /// The typed reads of `query_one_as` (integers, doubles and text read without a
-/// `Value`) give exactly what the `Value` path (`query_one(..).decode()`) gives, value or
-/// error, for every combination of common column types and requested types; a second
-/// row stops the query and leaves the connection clean.
+/// `Value`) give the right values and errors; a second row stops the query and leaves
+/// the connection clean. That they agree with the `Value` path for every common column
+/// type and requested type is the conformance scenario `typed_reads_agree_with_values`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn typed_reads_agree_with_values() {
+async fn typed_reads_give_the_right_values() {
     let db = MySqlDatabase::connect(&pool_config(1)).await.unwrap();
-    let columns = [
-        "7",
-        "CAST(-70000 AS SIGNED)",
-        "5000000000",
-        "CAST(5 AS UNSIGNED)",
-        "CAST(18446744073709551615 AS UNSIGNED)",
-        "CAST(0.5 AS FLOAT)",
-        "0.25e0",
-        "1e300",
-        "1.5",
-        "'text'",
-        "_binary 'bytes'",
-        "X'FF'",
-        "TRUE",
-        "DATE '2024-01-02'",
-        "TIMESTAMP '2024-01-02 03:04:05'",
-        "NULL",
-        "CAST(NULL AS SIGNED)",
-    ];
-    async fn both<T>(db: &MySqlDatabase, sql: &str) -> (String, String)
-    where
-        T: dbcore::FromValue + std::fmt::Debug + Send + 'static,
-    {
-        let typed = db.query_one_as::<(T,)>(sql, &[]).await;
-        // A value the driver cannot read at all fails `query_one` itself.
-        let via_value = db
-            .query_one(sql, &[])
-            .await
-            .and_then(|row| row.decode::<(T,)>());
-        let show = |r: dbcore::Result<(T,)>| match r {
-            Ok(v) => format!("{v:?}"),
-            Err(e) => format!("error: {e}"),
-        };
-        (show(typed), show(via_value))
-    }
-    let mut checked = 0;
-    for column in columns {
-        let sql = format!("SELECT {column} AS c");
-        let pairs = [
-            both::<i64>(&db, &sql).await,
-            both::<i32>(&db, &sql).await,
-            both::<u8>(&db, &sql).await,
-            both::<f64>(&db, &sql).await,
-            both::<f32>(&db, &sql).await,
-            both::<String>(&db, &sql).await,
-            both::<bool>(&db, &sql).await,
-            both::<Vec<u8>>(&db, &sql).await,
-            both::<Option<i64>>(&db, &sql).await,
-            both::<Option<String>>(&db, &sql).await,
-            both::<Option<f64>>(&db, &sql).await,
-            both::<Value>(&db, &sql).await,
-        ];
-        for (typed, via_value) in pairs {
-            assert_eq!(typed, via_value, "{sql}");
-            checked += 1;
-        }
-    }
-    assert_eq!(checked, columns.len() * 12);
     // Spot checks that both paths are right, not only alike.
     let err = db
         .query_one_as::<(i16,)>("SELECT CAST(-70000 AS SIGNED) AS c", &[])

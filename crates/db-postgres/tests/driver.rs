@@ -1286,68 +1286,14 @@ async fn single_row_queries_stop_at_the_second_row_and_leave_the_connection_clea
 }
 
 /// The typed reads of `query_one_as` (integers, `float8` and text read without a
-/// `Value`) give exactly what the `Value` path gives, value or error, for every
-/// combination of common column types and requested types.
+/// `Value`) give the right values and errors. That they agree with the `Value` path for
+/// every common column type and requested type is the conformance scenario
+/// `typed_reads_agree_with_values`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn typed_reads_agree_with_values() {
+async fn typed_reads_give_the_right_values() {
     let db = PgDatabase::connect(&base_config().with_pool(1))
         .await
         .unwrap();
-    let columns = [
-        "7::int2",
-        "-70000::int4",
-        "5000000000::int8",
-        "12::oid",
-        "0.5::float4",
-        "0.25::float8",
-        "'1e300'::float8",
-        "1.5::numeric",
-        "'text'::text",
-        "'varchar'::varchar",
-        "'c'::char(3)",
-        "'name'::name",
-        "'unknown'",
-        "true",
-        "'\\x01'::bytea",
-        "NULL::int8",
-        "NULL::text",
-        "NULL::float8",
-    ];
-    async fn both<T>(db: &PgDatabase, sql: &str) -> (String, String)
-    where
-        T: dbcore::FromValue + std::fmt::Debug + Send + 'static,
-    {
-        let typed = db.query_one_as::<(T,)>(sql, &[]).await;
-        let via_value = db.query_one(sql, &[]).await.unwrap().decode::<(T,)>();
-        let show = |r: dbcore::Result<(T,)>| match r {
-            Ok(v) => format!("{v:?}"),
-            Err(e) => format!("error: {e}"),
-        };
-        (show(typed), show(via_value))
-    }
-    let mut checked = 0;
-    for column in columns {
-        let sql = format!("SELECT {column} AS c");
-        let pairs = [
-            both::<i64>(&db, &sql).await,
-            both::<i32>(&db, &sql).await,
-            both::<i16>(&db, &sql).await,
-            both::<u8>(&db, &sql).await,
-            both::<f64>(&db, &sql).await,
-            both::<f32>(&db, &sql).await,
-            both::<String>(&db, &sql).await,
-            both::<bool>(&db, &sql).await,
-            both::<Option<i64>>(&db, &sql).await,
-            both::<Option<String>>(&db, &sql).await,
-            both::<Option<f64>>(&db, &sql).await,
-            both::<dbcore::Value>(&db, &sql).await,
-        ];
-        for (typed, via_value) in pairs {
-            assert_eq!(typed, via_value, "{sql}");
-            checked += 1;
-        }
-    }
-    assert_eq!(checked, columns.len() * 12);
     // Spot checks that both paths are right, not only alike.
     let (n,): (i64,) = db.query_one_as("SELECT -70000::int4", &[]).await.unwrap();
     assert_eq!(n, -70000);

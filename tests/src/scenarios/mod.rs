@@ -10,3 +10,4 @@ pub mod placeholders;
 pub mod pool;
 pub mod safety;
 pub mod transactions;
+pub mod typed;

@@ -1,4 +1,4 @@
-use conformance::scenarios::{crud, placeholders};
+use conformance::scenarios::{crud, placeholders, typed};
 
 scenario_tests! {
     crud_and_rows_affected(t) => crud::crud_and_rows_affected(t.db());
@@ -10,4 +10,5 @@ scenario_tests! {
     placeholders_reuse_order_and_literals(t)
         => placeholders::placeholders_reuse_order_and_literals(t.db());
     placeholder_count_mismatch(t) => placeholders::placeholder_count_mismatch(t.db());
+    typed_reads_agree_with_values(t) => typed::typed_reads_agree_with_values(t.db());
 }
