@@ -922,15 +922,7 @@ async fn typed_single_row_queries_decode_into_tuples() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typed_reads_give_the_right_values() {
     let db = MySqlDatabase::connect(&pool_config(1)).await.unwrap();
-    // Spot checks that both paths are right, not only alike.
-    let err = db
-        .query_one_as::<(i16,)>("SELECT CAST(-70000 AS SIGNED) AS c", &[])
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "column c: cannot read integer -70000 (out of range) as i16"
-    );
+    // Driver-specific values (the common ones are the conformance scenario's).
     let err = db
         .query_one_as::<(i64,)>("SELECT CAST(18446744073709551615 AS UNSIGNED) AS c", &[])
         .await

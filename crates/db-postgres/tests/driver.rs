@@ -1294,17 +1294,7 @@ async fn typed_reads_give_the_right_values() {
     let db = PgDatabase::connect(&base_config().with_pool(1))
         .await
         .unwrap();
-    // Spot checks that both paths are right, not only alike.
-    let (n,): (i64,) = db.query_one_as("SELECT -70000::int4", &[]).await.unwrap();
-    assert_eq!(n, -70000);
-    let err = db
-        .query_one_as::<(i16,)>("SELECT -70000::int4 AS c", &[])
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "column c: cannot read integer -70000 (out of range) as i16"
-    );
+    // Driver-specific values (the common ones are the conformance scenario's).
     let (c,): (String,) = db.query_one_as("SELECT 'c'::char(3)", &[]).await.unwrap();
     assert_eq!(c, "c  ");
     db.close(Duration::from_secs(5)).await.unwrap();

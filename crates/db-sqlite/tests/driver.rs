@@ -586,20 +586,12 @@ async fn typed_reads_give_the_right_values() {
     db.execute("CREATE TABLE log (n INTEGER)", &[])
         .await
         .unwrap();
-    // Spot checks that both paths are right, not only alike.
+    // Driver-specific values (the common ones are the conformance scenario's).
     let (n, s): (i64, String) = db
         .query_one_as("SELECT -70000 AS n, 'x' AS s", &[])
         .await
         .unwrap();
     assert_eq!((n, s.as_str()), (-70000, "x"));
-    let err = db
-        .query_one_as::<(i16,)>("SELECT -70000 AS c", &[])
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "column c: cannot read integer -70000 (out of range) as i16"
-    );
     let err = db
         .query_one_as::<(String,)>("SELECT CAST(x'ff' AS TEXT) AS c", &[])
         .await

@@ -49,6 +49,25 @@ impl TypedQueries for SqliteDatabase {
     }
 }
 
+/// Runs `$body` with `$typed` bound to `$db`'s concrete driver type.
+macro_rules! on_concrete {
+    ($db:expr, $typed:ident => $body:expr) => {{
+        let any = $db.as_any();
+        if let Some($typed) = any.downcast_ref::<PgDatabase>() {
+            $body
+        } else if let Some($typed) = any.downcast_ref::<MySqlDatabase>() {
+            $body
+        } else if let Some($typed) = any.downcast_ref::<SqliteDatabase>() {
+            $body
+        } else {
+            panic!(
+                "typed queries are not covered for {:?}",
+                $db.database_type()
+            )
+        }
+    }};
+}
+
 /// Column expressions covering the backend's common types (and values that cannot be
 /// read or do not fit), each aliased `c` by the caller.
 fn columns(database_type: DatabaseType) -> &'static [&'static str] {
@@ -177,30 +196,28 @@ pub async fn typed_reads_agree_with_values(db: &dyn Database) {
             )
         }));
     }
-    let any = db.as_any();
-    let checked = if let Some(typed) = any.downcast_ref::<PgDatabase>() {
-        compare(typed, db, &statements).await
-    } else if let Some(typed) = any.downcast_ref::<MySqlDatabase>() {
-        compare(typed, db, &statements).await
-    } else if let Some(typed) = any.downcast_ref::<SqliteDatabase>() {
-        compare(typed, db, &statements).await
-    } else {
-        panic!("typed queries are not covered for {database_type:?}");
-    };
+    let checked = on_concrete!(db, typed => compare(typed, db, &statements).await);
     assert_eq!(checked, statements.len() * 12);
 
-    let two_rows = "SELECT 1 AS c UNION ALL SELECT 2";
-    let err = match any.downcast_ref::<PgDatabase>() {
-        Some(pg) => pg.query_opt_as::<(i32,)>(two_rows, &[]).await.map(drop),
-        None => match any.downcast_ref::<MySqlDatabase>() {
-            Some(my) => my.query_opt_as::<(i64,)>(two_rows, &[]).await.map(drop),
-            None => match any.downcast_ref::<SqliteDatabase>() {
-                Some(lite) => lite.query_opt_as::<(i64,)>(two_rows, &[]).await.map(drop),
-                None => Ok(()),
-            },
-        },
+    // Right, not only alike: an integer read whole, and into a type too narrow for it.
+    let narrow = match database_type {
+        DatabaseType::Postgres => "SELECT -70000::int4 AS c",
+        DatabaseType::Mysql => "SELECT CAST(-70000 AS SIGNED) AS c",
+        _ => "SELECT -70000 AS c",
     };
-    let err = err.expect_err("a second row must stop query_opt_as");
+    let whole = on_concrete!(db, typed => typed.query_opt_as::<(i64,)>(narrow, &[]).await);
+    assert_eq!(whole.ok(), Some(Some((-70000,))));
+    let err = on_concrete!(db, typed => typed.query_opt_as::<(i16,)>(narrow, &[]).await)
+        .expect_err("-70000 does not fit in an i16");
+    assert_eq!(
+        err.to_string(),
+        "column c: cannot read integer -70000 (out of range) as i16"
+    );
+
+    // A second row stops the query.
+    let two_rows = "SELECT 1 AS c UNION ALL SELECT 2";
+    let err = on_concrete!(db, typed => typed.query_opt_as::<(Value,)>(two_rows, &[]).await)
+        .expect_err("a second row must stop query_opt_as");
     assert_eq!(err.kind(), ErrorKind::TooManyRows, "{err}");
     let row = db.query_one("SELECT 42 AS c", &[]).await;
     assert!(row.is_ok(), "the connection after TooManyRows: {row:?}");
