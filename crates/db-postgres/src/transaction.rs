@@ -28,7 +28,7 @@ use deadpool_postgres::ClientWrapper;
 
 use crate::conn::PooledConn;
 use crate::database::{Inner, prepare};
-use crate::exec::{self, PortableRows, Shape};
+use crate::exec::{self, Fetched, PortableRows, Shape};
 
 /// How long the clean-up of an abandoned transaction may take before the connection is
 /// discarded instead.
@@ -466,6 +466,13 @@ impl PgTransaction<'_> {
             }
         }
     }
+
+    /// The portable rows of one query, in `shape`.
+    async fn rows(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Fetched<Row>> {
+        let prepared = prepare(&self.core.db.cache, sql, params.len())?;
+        let run = || exec::query(self.core.client(), &prepared, params, shape, &PortableRows);
+        self.statement("query", sql, exec::rows_in, run).await
+    }
 }
 
 fn rollback_to(name: &str) -> String {
@@ -504,18 +511,7 @@ impl Executor for PgTransaction<'_> {
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        let run = || {
-            exec::query(
-                self.core.client(),
-                &prepared,
-                params,
-                Shape::All,
-                &PortableRows,
-            )
-        };
-        let rows = self.statement("query", sql, exec::rows_in, run).await?;
-        Ok(rows.into_vec())
+        Ok(self.rows(sql, params, Shape::All).await?.into_vec())
     }
 
     async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
@@ -523,18 +519,11 @@ impl Executor for PgTransaction<'_> {
     }
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        let run = || {
-            exec::query(
-                self.core.client(),
-                &prepared,
-                params,
-                Shape::AtMostOne,
-                &PortableRows,
-            )
-        };
-        let rows = self.statement("query", sql, exec::rows_in, run).await?;
-        Ok(rows.into_iter().next())
+        Ok(self
+            .rows(sql, params, Shape::AtMostOne)
+            .await?
+            .into_iter()
+            .next())
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

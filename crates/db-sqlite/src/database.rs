@@ -343,19 +343,10 @@ fn inline_query(
     params: &[Value],
     shape: Shape,
 ) -> Result<Option<Rows>> {
-    // Any failure to prepare goes to a worker, which prepares again with the busy
-    // timeout. Preparing may have to re-read a schema another connection changed; under
-    // another connection's lock that read fails at once here (no busy timeout inline),
-    // and SQLite then reports the stale schema's view ("no such table") instead of
-    // waiting for the lock. A statement that is really wrong fails the same way there.
-    let Ok(mut stmt) = conn.prepare_cached(&sql.sql) else {
-        return Ok(None);
-    };
-    if !stmt.readonly() {
-        return Ok(None);
+    match inline_statement(conn, sql, params)? {
+        Some(mut stmt) => exec::query_prepared(sql, &mut stmt, shape).map(Some),
+        None => Ok(None),
     }
-    exec::bind(&mut stmt, params)?;
-    exec::query_prepared(sql, &mut stmt, shape).map(Some)
 }
 
 /// [`inline_query`] of at most one row decoded into `T`.
@@ -365,7 +356,28 @@ fn inline_query_as<T: 'static>(
     params: &[Value],
     decode: exec::DecodeRow,
 ) -> Result<Option<Option<T>>> {
-    // As in `inline_query`: any failure to prepare goes to a worker.
+    let Some(mut stmt) = inline_statement(conn, sql, params)? else {
+        return Ok(None);
+    };
+    match exec::query_prepared_as(&mut stmt, decode)? {
+        Some(value) => exec::downcast(value).map(|t| Some(Some(t))),
+        None => Ok(Some(None)),
+    }
+}
+
+/// `sql` prepared and bound for an inline read; `None` when it must go to a worker.
+///
+/// Any failure to prepare goes to a worker, which prepares again with the busy
+/// timeout. Preparing may have to re-read a schema another connection changed; under
+/// another connection's lock that read fails at once here (no busy timeout inline),
+/// and SQLite then reports the stale schema's view ("no such table") instead of
+/// waiting for the lock. A statement that is really wrong fails the same way there.
+/// A statement that writes goes to a worker too.
+fn inline_statement<'c>(
+    conn: &'c Connection,
+    sql: &PreparedSql,
+    params: &[Value],
+) -> Result<Option<rusqlite::CachedStatement<'c>>> {
     let Ok(mut stmt) = conn.prepare_cached(&sql.sql) else {
         return Ok(None);
     };
@@ -373,10 +385,7 @@ fn inline_query_as<T: 'static>(
         return Ok(None);
     }
     exec::bind(&mut stmt, params)?;
-    match exec::query_prepared_as(&mut stmt, decode)? {
-        Some(value) => exec::downcast(value).map(|t| Some(Some(t))),
-        None => Ok(Some(None)),
-    }
+    Ok(Some(stmt))
 }
 
 /// Looks up (or rewrites and caches) `sql` and checks it is one statement, not
