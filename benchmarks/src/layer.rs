@@ -5,13 +5,14 @@
 //! whose statement methods are inherent `async fn`s, as a service that depends on one
 //! driver crate calls them (point selects with `query_one_as`); and `Box<dyn Database>`
 //! from the factory, where every call goes through the object-safe trait and its boxed
-//! future (point selects with `query_one` + `Row::decode`).
+//! future (point selects with `ExecutorExt::query_one_as`, over the object-safe
+//! `Executor::query_opt_with`).
 
 use std::future::Future;
 use std::hint::black_box;
 use std::time::Duration;
 
-use dbcore::{Database, FromRow, TxOptions, Value, params};
+use dbcore::{Database, ExecutorExt, FromRow, TxOptions, Value, params};
 
 use crate::measure::BenchResult;
 use crate::target::AsyncOps;
@@ -33,8 +34,8 @@ pub(crate) trait BulkAdmin: Send + Sync + 'static {
 /// The database handle a layer row calls: the statements of the timed loops, and the
 /// rest of the portable API.
 pub(crate) trait LayerDb: Send + Sync + 'static {
-    /// One row decoded into `T`, as this way in reads it: `query_one_as` on the concrete
-    /// type, `query_one(..)` + `Row::decode` through `dyn Database`.
+    /// One row decoded into `T`, as this way in reads it: the inherent `query_one_as` on
+    /// the concrete type, `ExecutorExt::query_one_as` through `dyn Database`.
     fn query_one_as<'a, T: FromRow + Send + 'a>(
         &'a self,
         sql: &'a str,
@@ -88,12 +89,12 @@ impl std::fmt::Debug for DynDb {
 }
 
 impl LayerDb for DynDb {
-    async fn query_one_as<'a, T: FromRow + Send + 'a>(
+    fn query_one_as<'a, T: FromRow + Send + 'a>(
         &'a self,
         sql: &'a str,
         params: &'a [Value],
-    ) -> dbcore::Result<T> {
-        self.0.query_one(sql, params).await?.decode()
+    ) -> impl Future<Output = dbcore::Result<T>> + Send + 'a {
+        ExecutorExt::query_one_as(&*self.0, sql, params)
     }
     fn execute<'a>(
         &'a self,

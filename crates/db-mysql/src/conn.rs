@@ -128,6 +128,20 @@ pub(crate) enum Op<'a> {
 /// the query (the rest of the result is read and dropped).
 pub(crate) type NativeSink<'a> = dyn FnMut(&Decoder, mysql_async::Row) -> Result<()> + Send + 'a;
 
+/// A sink for a query that returns at most one row: the row goes to `read` and sets
+/// `found`; a second row stops the query with [`Error::TooManyRows`].
+pub(crate) fn at_most_one<'s>(
+    found: &'s mut bool,
+    mut read: impl FnMut(&Decoder, mysql_async::Row) -> Result<()> + Send + 's,
+) -> impl FnMut(&Decoder, mysql_async::Row) -> Result<()> + Send + 's {
+    move |decoder, row| {
+        if std::mem::replace(found, true) {
+            return Err(Error::TooManyRows);
+        }
+        read(decoder, row)
+    }
+}
+
 /// The result of an [`Op`].
 pub(crate) enum Output {
     Count(u64),

@@ -10,13 +10,15 @@ use async_trait::async_trait;
 use dbcore::observe::{self, no_rows, rows_affected, rows_returned, traced};
 use dbcore::{
     ConnectOptions, Database, DatabaseType, Error, Executor, FromRow, HealthCheck, HealthMonitor,
-    MySqlConfig, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, SqlCache, SslMode,
-    Transaction, TxOptions, Value, retry_connect,
+    MySqlConfig, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, RowReader, SqlCache,
+    SslMode, Transaction, TxOptions, Value, retry_connect,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts};
 
-use crate::conn::{Checkout, Op, Shared, is_local_infile, local_infile_refused};
+use crate::conn::{
+    Checkout, NativeSink, Op, Shared, at_most_one, is_local_infile, local_infile_refused,
+};
 use crate::error::{is_server_without_tls, map_connect_error};
 use crate::stats::Counters;
 use crate::transaction::MySqlTransaction;
@@ -500,17 +502,35 @@ impl MySqlDatabase {
         sql: &str,
         params: &[Value],
     ) -> Result<Option<T>> {
+        let mut decoded = None;
+        let mut read = |decoder: &Decoder, row| {
+            decoded = Some(decoder.decode::<T>(row)?);
+            Ok(())
+        };
+        self.query_opt_native(sql, params, &mut read).await?;
+        Ok(decoded)
+    }
+
+    /// The row of a query that returns at most one, handed to `read` as the server sent
+    /// it, with its result's decoder (a second row stops the query with
+    /// [`Error::TooManyRows`]); whether there was a row.
+    async fn query_opt_native(
+        &self,
+        sql: &str,
+        params: &[Value],
+        read: &mut NativeSink<'_>,
+    ) -> Result<bool> {
         match observe::statement_span(None, MYSQL, "query", sql) {
-            None => self.run_query_as(sql, params).await,
+            None => self.run_query_native(sql, params, read).await,
             // Boxed, as in `query_rows`.
             Some(span) => {
-                let run = self.run_query_as(sql, params);
+                let run = self.run_query_native(sql, params, read);
                 Box::pin(observe::traced_in(
                     span,
                     MYSQL,
                     "query",
                     sql,
-                    |row: &Option<T>| Some(u64::from(row.is_some())),
+                    |found: &bool| Some(u64::from(*found)),
                     run,
                 ))
                 .await
@@ -518,28 +538,24 @@ impl MySqlDatabase {
         }
     }
 
-    /// `query_opt_as` without its span.
-    async fn run_query_as<T: FromRow + Send>(
+    /// `query_opt_native` without its span.
+    async fn run_query_native(
         &self,
         sql: &str,
         params: &[Value],
-    ) -> Result<Option<T>> {
+        read: &mut NativeSink<'_>,
+    ) -> Result<bool> {
         let prepared = self.inner.prepare(sql, params.len())?;
-        let mut out = None;
-        let mut read = |decoder: &Decoder, row| {
-            if out.is_some() {
-                return Err(Error::TooManyRows);
-            }
-            out = Some(decoder.decode::<T>(row)?);
-            Ok(())
-        };
+        let mut found = false;
+        let mut one = at_most_one(&mut found, read);
         self.run(Op::Native {
             sql: &prepared,
             params,
-            f: &mut read,
+            f: &mut one,
         })
         .await?;
-        Ok(out)
+        drop(one);
+        Ok(found)
     }
 
     /// [`Executor::query_opt`] without the boxed future of the object-safe trait.
@@ -614,6 +630,16 @@ impl Executor for MySqlDatabase {
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         MySqlDatabase::query_opt(self, sql, params).await
+    }
+
+    async fn query_opt_with(
+        &self,
+        sql: &str,
+        params: &[Value],
+        read: &mut RowReader<'_>,
+    ) -> Result<bool> {
+        let mut native = |decoder: &Decoder, row| decoder.read(row, read);
+        self.query_opt_native(sql, params, &mut native).await
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

@@ -19,14 +19,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbcore::observe::{self, no_rows, rows_affected, rows_returned};
 use dbcore::{
-    DatabaseType, Error, Executor, InsertPlan, PreparedSql, Result, Row, Transaction, TxOptions,
-    Value,
+    DatabaseType, Error, Executor, InsertPlan, PreparedSql, Result, Row, RowReader, Transaction,
+    TxOptions, Value,
 };
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::conn::{Checkout, Op, Output};
+use crate::conn::{Checkout, Op, Output, at_most_one};
 use crate::database::{BULK_ROWS, Inner};
+use crate::value::Decoder;
 
 /// How long a killed statement gets to report its interruption before the connection is
 /// given up.
@@ -515,6 +516,30 @@ impl Executor for MySqlTransaction<'_> {
                 .rows())
         };
         self.core.traced("query", sql, rows_returned, run).await
+    }
+
+    async fn query_opt_with(
+        &self,
+        sql: &str,
+        params: &[Value],
+        read: &mut RowReader<'_>,
+    ) -> Result<bool> {
+        let run = move || async move {
+            let prepared = self.core.db.prepare(sql, params.len())?;
+            let mut found = false;
+            let mut one = at_most_one(&mut found, |decoder: &Decoder, row| decoder.read(row, read));
+            self.core
+                .run(Op::Native {
+                    sql: &prepared,
+                    params,
+                    f: &mut one,
+                })
+                .await?;
+            drop(one);
+            Ok(found)
+        };
+        let rows = |found: &bool| Some(u64::from(*found));
+        self.core.traced("query", sql, rows, run).await
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 
-use dbcore::{Columns, Error, FromRow, Row, RowSource, Value};
+use dbcore::{Columns, Error, FromRow, Row, RowReader, RowSource, Value};
 use mysql_async::Value as My;
 use mysql_async::consts::{ColumnFlags, ColumnType};
 
@@ -207,6 +207,19 @@ impl Decoder {
     /// [`NativeRow`]).
     pub(crate) fn decode<T: FromRow>(&self, row: mysql_async::Row) -> Result<T, Error> {
         T::from_columns(&mut NativeRow {
+            decoder: self,
+            values: row.unwrap(),
+        })
+    }
+
+    /// Hands one native row to a caller's reader as a [`NativeRow`]
+    /// ([`Executor::query_opt_with`](dbcore::Executor::query_opt_with)).
+    pub(crate) fn read(
+        &self,
+        row: mysql_async::Row,
+        read: &mut RowReader<'_>,
+    ) -> Result<(), Error> {
+        read(&mut NativeRow {
             decoder: self,
             values: row.unwrap(),
         })

@@ -11,15 +11,15 @@ use async_trait::async_trait;
 use dbcore::observe::{self, no_rows, rows_affected, traced};
 use dbcore::{
     Database, DatabaseType, Error, ErrorKind, Executor, FromRow, HealthCheck, HealthMonitor,
-    InsertPlan, PlaceholderStyle, PoolStats, PostgresConfig, PreparedSql, Result, Row, SqlCache,
-    Transaction, TxOptions, Value, prepare_sql, retry_connect,
+    InsertPlan, PlaceholderStyle, PoolStats, PostgresConfig, PreparedSql, Result, Row, RowReader,
+    SqlCache, Transaction, TxOptions, Value, prepare_sql, retry_connect,
 };
 use deadpool_postgres::{Object, Pool, PoolError, TimeoutType};
 
 use crate::config::{PgOptions, to_native};
 use crate::conn::{self, PooledConn, Shared, build_pool, spawn_reaper};
 use crate::error::{describe_tls, map_pool_error};
-use crate::exec::{self, Fetched, PortableRows, ReadRows, Shape, TypedRows};
+use crate::exec::{self, Fetched, PortableRows, ReadRows, ReaderRows, Shape, TypedRows};
 use crate::tls::{self, Tls};
 use crate::transaction::PgTransaction;
 
@@ -315,14 +315,14 @@ impl PgDatabase {
 
     /// [`Executor::query`] without the boxed future of the object-safe trait.
     pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        let rows = self.fetch(sql, params, Shape::All, &PortableRows).await?;
+        let rows = self.fetch(sql, params, Shape::All, PortableRows).await?;
         Ok(rows.into_vec())
     }
 
     /// [`Executor::query_one`] without the boxed future of the object-safe trait.
     pub async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
         let rows = self
-            .fetch(sql, params, Shape::AtMostOne, &PortableRows)
+            .fetch(sql, params, Shape::AtMostOne, PortableRows)
             .await?;
         rows.into_iter().next().ok_or(Error::RowNotFound)
     }
@@ -330,7 +330,7 @@ impl PgDatabase {
     /// [`Executor::query_opt`] without the boxed future of the object-safe trait.
     pub async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         let rows = self
-            .fetch(sql, params, Shape::AtMostOne, &PortableRows)
+            .fetch(sql, params, Shape::AtMostOne, PortableRows)
             .await?;
         Ok(rows.into_iter().next())
     }
@@ -362,7 +362,7 @@ impl PgDatabase {
         params: &[Value],
     ) -> Result<Option<T>> {
         let rows = self
-            .fetch(sql, params, Shape::AtMostOne, &TypedRows::<T>::new())
+            .fetch(sql, params, Shape::AtMostOne, TypedRows::<T>::new())
             .await?;
         Ok(rows.into_iter().next())
     }
@@ -374,10 +374,10 @@ impl PgDatabase {
         sql: &str,
         params: &[Value],
         shape: Shape,
-        read: &R,
+        read: R,
     ) -> Result<Fetched<R::Out>>
     where
-        R: ReadRows + Sync,
+        R: ReadRows + Send,
         R::Out: Send,
     {
         match observe::statement_span(None, PG, "query", sql) {
@@ -411,10 +411,10 @@ impl PgDatabase {
         sql: &str,
         params: &[Value],
         shape: Shape,
-        read: &R,
+        read: R,
     ) -> Result<Fetched<R::Out>>
     where
-        R: ReadRows + Sync,
+        R: ReadRows + Send,
         R::Out: Send,
     {
         let prepared = self.prepare(sql, params.len())?;
@@ -478,6 +478,18 @@ impl Executor for PgDatabase {
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         PgDatabase::query_opt(self, sql, params).await
+    }
+
+    async fn query_opt_with(
+        &self,
+        sql: &str,
+        params: &[Value],
+        read: &mut RowReader<'_>,
+    ) -> Result<bool> {
+        let rows = self
+            .fetch(sql, params, Shape::AtMostOne, ReaderRows(read))
+            .await?;
+        Ok(!rows.is_empty())
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use dbcore::{
-    Columns, DatabaseType, Error, FromRow, InsertPlan, PreparedSql, Result, Row, Value,
+    Columns, DatabaseType, Error, FromRow, InsertPlan, PreparedSql, Result, Row, RowReader, Value,
     quote_identifier,
 };
 use deadpool_postgres::ClientWrapper;
@@ -103,7 +103,7 @@ pub(crate) trait ReadRows {
     type Out;
     /// The converter of one result's rows.
     fn reader(
-        &self,
+        &mut self,
         sql: &PreparedSql,
         stmt: &Statement,
     ) -> impl FnMut(&tokio_postgres::Row) -> Result<Self::Out>;
@@ -115,7 +115,7 @@ pub(crate) struct PortableRows;
 impl ReadRows for PortableRows {
     type Out = Row;
     fn reader(
-        &self,
+        &mut self,
         sql: &PreparedSql,
         stmt: &Statement,
     ) -> impl FnMut(&tokio_postgres::Row) -> Result<Row> {
@@ -138,11 +138,28 @@ impl<T> TypedRows<T> {
 impl<T: FromRow> ReadRows for TypedRows<T> {
     type Out = T;
     fn reader(
-        &self,
+        &mut self,
         _sql: &PreparedSql,
         _stmt: &Statement,
     ) -> impl FnMut(&tokio_postgres::Row) -> Result<T> {
         |row| T::from_columns(&mut NativeRow(row))
+    }
+}
+
+/// Rows handed to a caller's [`RowReader`] ([`Executor::query_opt_with`]) as
+/// [`NativeRow`]s.
+///
+/// [`Executor::query_opt_with`]: dbcore::Executor::query_opt_with
+pub(crate) struct ReaderRows<'r, 'f>(pub(crate) &'r mut RowReader<'f>);
+
+impl ReadRows for ReaderRows<'_, '_> {
+    type Out = ();
+    fn reader(
+        &mut self,
+        _sql: &PreparedSql,
+        _stmt: &Statement,
+    ) -> impl FnMut(&tokio_postgres::Row) -> Result<()> {
+        |row| (self.0)(&mut NativeRow(row))
     }
 }
 
@@ -152,17 +169,17 @@ pub(crate) async fn query<R: ReadRows>(
     sql: &PreparedSql,
     params: &[Value],
     shape: Shape,
-    read: &R,
+    mut read: R,
 ) -> Result<Fetched<R::Out>> {
     let stmt = prepare(client, &sql.sql).await?;
-    match collect_rows(client, sql, &stmt, params, shape, read).await {
+    match collect_rows(client, sql, &stmt, params, shape, &mut read).await {
         // The plan error arrives before any row, so nothing was delivered twice.
         Err(e) if stale_plan(&e) => {
             client.statement_cache.remove(&sql.sql, &[]);
             // Read the rows with the re-prepared statement: its columns may differ
             // from the stale one's.
             let stmt = prepare(client, &sql.sql).await?;
-            collect_rows(client, sql, &stmt, params, shape, read).await
+            collect_rows(client, sql, &stmt, params, shape, &mut read).await
         }
         other => other,
     }
@@ -176,7 +193,7 @@ async fn collect_rows<R: ReadRows>(
     stmt: &Statement,
     params: &[Value],
     shape: Shape,
-    read: &R,
+    read: &mut R,
 ) -> Result<Fetched<R::Out>> {
     let mut bound = Bound::new();
     bind_all(&mut bound, params, stmt.params())?;

@@ -21,14 +21,14 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dbcore::observe::{self, no_rows, rows_affected};
 use dbcore::{
-    DatabaseType, Error, ErrorKind, Executor, InsertPlan, PlaceholderStyle, Result, Row,
+    DatabaseType, Error, ErrorKind, Executor, InsertPlan, PlaceholderStyle, Result, Row, RowReader,
     Transaction, TxOptions, Value, prepare_sql,
 };
 use deadpool_postgres::ClientWrapper;
 
 use crate::conn::PooledConn;
 use crate::database::{Inner, prepare};
-use crate::exec::{self, Fetched, PortableRows, Shape};
+use crate::exec::{self, Fetched, PortableRows, ReaderRows, Shape};
 
 /// How long the clean-up of an abandoned transaction may take before the connection is
 /// discarded instead.
@@ -470,7 +470,7 @@ impl PgTransaction<'_> {
     /// The portable rows of one query, in `shape`.
     async fn rows(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Fetched<Row>> {
         let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        let run = || exec::query(self.core.client(), &prepared, params, shape, &PortableRows);
+        let run = || exec::query(self.core.client(), &prepared, params, shape, PortableRows);
         self.statement("query", sql, exec::rows_in, run).await
     }
 }
@@ -524,6 +524,24 @@ impl Executor for PgTransaction<'_> {
             .await?
             .into_iter()
             .next())
+    }
+
+    async fn query_opt_with(
+        &self,
+        sql: &str,
+        params: &[Value],
+        read: &mut RowReader<'_>,
+    ) -> Result<bool> {
+        let prepared = prepare(&self.core.db.cache, sql, params.len())?;
+        let prepared = &prepared;
+        let run = move || {
+            // Moved, not reborrowed: the closure is called once.
+            let read = read;
+            let rows = ReaderRows(read);
+            exec::query(self.core.client(), prepared, params, Shape::AtMostOne, rows)
+        };
+        let rows = self.statement("query", sql, exec::rows_in, run).await?;
+        Ok(!rows.is_empty())
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {

@@ -1,8 +1,14 @@
 //! [`Executor`], the query surface shared by databases and transactions.
 
+use std::future::Future;
+
 use async_trait::async_trait;
 
-use crate::{DatabaseType, Error, Result, Row, Value};
+use crate::{DatabaseType, Error, FromRow, Result, Row, RowSource, RowValues, Value};
+
+/// What [`Executor::query_opt_with`] hands a row to: reads the columns it needs from
+/// the driver's row.
+pub type RowReader<'a> = dyn FnMut(&mut dyn RowSource) -> Result<()> + Send + 'a;
 
 /// Runs SQL. Implemented by every [`Database`](crate::Database) (each call takes a pooled
 /// connection) and every [`Transaction`](crate::Transaction) (each call runs on the
@@ -36,6 +42,31 @@ pub trait Executor: Send + Sync {
     /// Runs one query that returns at most one row.
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         optional_row(self.query(sql, params).await?)
+    }
+
+    /// Runs one query that returns at most one row and hands that row to `read` as the
+    /// driver reads it, column by column ([`RowSource`]): the object-safe hook behind
+    /// [`ExecutorExt::query_one_as`] and [`ExecutorExt::query_opt_as`], which are what
+    /// to call. Returns whether there was a row. A second row is
+    /// [`Error::TooManyRows`] (`read` may have seen the first); an error from `read`
+    /// stops the query and is returned.
+    ///
+    /// The default implementation runs [`query_opt`](Self::query_opt) and reads the
+    /// [`Row`] ([`RowValues`]); drivers override it to decode their native rows without
+    /// building one.
+    async fn query_opt_with(
+        &self,
+        sql: &str,
+        params: &[Value],
+        read: &mut RowReader<'_>,
+    ) -> Result<bool> {
+        match self.query_opt(sql, params).await? {
+            Some(row) => {
+                read(&mut RowValues::from(row))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Runs a script of one or more statements separated by `;`, without parameters.
@@ -91,6 +122,80 @@ pub trait Executor: Send + Sync {
         Ok(total)
     }
 }
+
+/// Typed queries on every [`Executor`], including `dyn Database` and
+/// `dyn Transaction`: the row is decoded straight into `T` ([`FromRow`], e.g. a tuple)
+/// through [`Executor::query_opt_with`], so the drivers that read their native rows
+/// column by column build no [`Row`] on the way.
+///
+/// A driver's concrete type (`PgDatabase`, ...) has inherent methods of the same names,
+/// which method-call syntax picks there (without the boxed future of the object-safe
+/// trait); this trait brings them to trait objects.
+///
+/// ```
+/// use dbcore::{Executor, ExecutorExt, Result, params};
+///
+/// async fn user_name(db: &dyn Executor, id: i64) -> Result<Option<String>> {
+///     let row: Option<(String,)> = db
+///         .query_opt_as("SELECT name FROM users WHERE id = $1", &params![id])
+///         .await?;
+///     Ok(row.map(|(name,)| name))
+/// }
+/// ```
+pub trait ExecutorExt: Executor {
+    /// Runs one query that must return exactly one row ([`Error::RowNotFound`] /
+    /// [`Error::TooManyRows`] otherwise) and decodes it into `T`: as many columns as `T`
+    /// has elements, a column that does not fit named in the error.
+    fn query_one_as<'a, T: FromRow + Send + 'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> impl Future<Output = Result<T>> + Send + 'a {
+        async move {
+            self.query_opt_as(sql, params)
+                .await?
+                .ok_or(Error::RowNotFound)
+        }
+    }
+
+    /// Runs one query that returns at most one row and decodes it into `T`, as
+    /// [`query_one_as`](Self::query_one_as) does: `None` for no row.
+    fn query_opt_as<'a, T: FromRow + Send + 'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> impl Future<Output = Result<Option<T>>> + Send + 'a {
+        async move {
+            let mut decoded = None;
+            let mut read = |row: &mut dyn RowSource| {
+                decoded = Some(T::from_columns(row)?);
+                Ok(())
+            };
+            self.query_opt_with(sql, params, &mut read).await?;
+            Ok(decoded)
+        }
+    }
+
+    /// Runs one query and decodes each of its rows into `T`, streaming them
+    /// ([`Executor::for_each_row`]): no list of [`Row`]s is held.
+    fn query_as<'a, T: FromRow + Send + 'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [Value],
+    ) -> impl Future<Output = Result<Vec<T>>> + Send + 'a {
+        async move {
+            let mut decoded = Vec::new();
+            let mut each = |row: Row| {
+                decoded.push(row.decode()?);
+                Ok(())
+            };
+            self.for_each_row(sql, params, &mut each).await?;
+            Ok(decoded)
+        }
+    }
+}
+
+impl<E: Executor + ?Sized> ExecutorExt for E {}
 
 /// The one row of a result that must have exactly one: what
 /// [`Executor::query_one`] returns for `rows` ([`Error::RowNotFound`] /

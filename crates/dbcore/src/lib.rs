@@ -28,11 +28,11 @@ pub use database::Database;
 pub use database_type::{DatabaseType, ParseDatabaseTypeError};
 pub use driver::{ConnectOptions, Driver, RetryHook};
 pub use error::{BoxError, ConfigErrors, ConfigProblem, DatabaseError, Error, ErrorKind, Result};
-pub use executor::{Executor, optional_row, single_row};
+pub use executor::{Executor, ExecutorExt, RowReader, optional_row, single_row};
 pub use health::{HealthCheck, HealthMonitor};
 pub use placeholder::{FastHasher, PlaceholderStyle, PreparedSql, SqlCache, prepare_sql};
 pub use retry::{RetryEvent, RetryPolicy, retry_connect};
-pub use row::{ColumnIndex, Columns, FromRow, Row, RowSource, shared_columns};
+pub use row::{ColumnIndex, Columns, FromRow, Row, RowSource, RowValues, shared_columns};
 pub use stats::{HealthReport, PoolStats};
 pub use transaction::{
     DatabaseExt, IsolationLevel, RetryableError, Transaction, TxOptions, with_transaction,

@@ -269,6 +269,57 @@ pub trait RowSource {
     }
 }
 
+/// A [`Row`] read as a [`RowSource`]: each column's value is moved out as it is read
+/// (a column reads as NULL the second time). Drivers hand it to
+/// [`Executor::query_opt_with`](crate::Executor::query_opt_with)'s reader when they
+/// built a `Row` anyway.
+///
+/// ```
+/// use dbcore::{FromRow, Row, RowValues, Value};
+///
+/// let row = Row::new(
+///     vec!["id".to_string(), "name".to_string()].into(),
+///     vec![Value::Int(7), Value::Text("Ada".into())],
+/// );
+/// let (id, name): (i64, String) = FromRow::from_columns(&mut RowValues::from(row)).unwrap();
+/// assert_eq!((id, name.as_str()), (7, "Ada"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowValues {
+    row: Row,
+}
+
+impl From<Row> for RowValues {
+    fn from(row: Row) -> Self {
+        RowValues { row }
+    }
+}
+
+impl RowSource for RowValues {
+    fn len(&self) -> usize {
+        self.row.values.len()
+    }
+
+    fn name(&self, index: usize) -> &str {
+        self.row.columns.get(index).map_or("", String::as_str)
+    }
+
+    fn value(&mut self, index: usize) -> Result<Value> {
+        let len = self.row.values.len();
+        match self.row.values.get_mut(index) {
+            Some(value) => Ok(std::mem::replace(value, Value::Null)),
+            None => Err(Error::Decode {
+                column: format!("#{index}"),
+                message: format!("index out of range: the row has {len} column(s)"),
+            }),
+        }
+    }
+
+    fn is_null(&mut self, index: usize) -> Option<bool> {
+        self.row.values.get(index).map(Value::is_null)
+    }
+}
+
 /// Column `index` of `source` through its [`Value`]: the path every
 /// [`FromValue::from_column`] falls back to.
 pub(crate) fn column_via_value<T: FromValue, S: RowSource + ?Sized>(
@@ -661,6 +712,23 @@ mod tests {
         assert!(err.to_string().contains("id, Name"), "{err}");
         let err = row().get::<i64>(5).unwrap_err();
         assert!(err.to_string().contains("2 column(s)"), "{err}");
+    }
+
+    #[test]
+    fn row_values_move_each_column_out_once() {
+        let mut source = RowValues::from(row());
+        assert_eq!((source.len(), source.name(1)), (2, "Name"));
+        assert_eq!(source.is_null(0), Some(false));
+        assert_eq!(source.value(0).expect("column 0"), Value::Int(7));
+        assert_eq!(source.value(0).expect("read again"), Value::Null);
+        let err = source.value(2).expect_err("no third column");
+        assert_eq!(
+            err.to_string(),
+            "column #2: index out of range: the row has 2 column(s)"
+        );
+        let (id, name): (i64, String) =
+            FromRow::from_columns(&mut RowValues::from(row())).expect("fits");
+        assert_eq!((id, name.as_str()), (7, "x"));
     }
 
     #[test]

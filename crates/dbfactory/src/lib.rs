@@ -31,7 +31,8 @@ pub use db_sqlite;
 pub use dbcore;
 pub use dbcore::{
     ConnectOptions, Database, DatabaseConfig, DatabaseExt, DatabaseType, Driver, Error, ErrorKind,
-    Executor, FromValue, Result, Row, Transaction, TxOptions, Value, params, with_transaction,
+    Executor, ExecutorExt, FromRow, FromValue, Result, Row, Transaction, TxOptions, Value, params,
+    with_transaction,
 };
 
 /// Validates `config` and connects with the driver for its type, from the drivers
