@@ -233,9 +233,12 @@ pub(crate) async fn acquire_into(inner: &Inner, conn: &mut PooledConn<'_>) -> Re
             Ok(Ok(obj)) => {
                 // A wait is a checkout that got a connection someone else gave back
                 // (its last recycle is this checkout's); one that waited only for a
-                // new connection to open is not.
-                if Object::metrics(&obj).recycled.is_some() {
-                    inner.shared.record_wait(started.elapsed());
+                // new connection to open is not. The recycle's time is when the wait
+                // ended: no need to read the clock again.
+                if let Some(recycled) = Object::metrics(&obj).recycled {
+                    inner
+                        .shared
+                        .record_wait(recycled.saturating_duration_since(started));
                 }
                 conn.fill(obj);
                 Ok(())

@@ -12,6 +12,7 @@ use tokio_postgres::Statement;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 
 use crate::error::map_error;
+use crate::statements::Statements;
 use crate::value::{Bound, NativeRow, Param, bind, bind_all, read_value};
 
 /// Prepared statements kept per connection before the cache is emptied.
@@ -27,8 +28,22 @@ thread_local! {
     static PREPARE_CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
-/// Prepares `sql` once per connection (later calls hit the connection's cache).
-pub(crate) async fn prepare(client: &ClientWrapper, sql: &str) -> Result<Statement> {
+/// Prepares `sql` once per connection: found in the SQL's own table of statements
+/// ([`Statements`]), else through the connection's cache (`prepare_cached`).
+pub(crate) async fn prepare(client: &ClientWrapper, sql: &PreparedSql) -> Result<Statement> {
+    let statements = Statements::of(sql);
+    if let Some(statement) = statements.and_then(|s| s.get(client)) {
+        return Ok(statement);
+    }
+    let statement = prepare_text(client, &sql.sql).await?;
+    if let Some(statements) = statements {
+        statements.insert(client, statement.clone());
+    }
+    Ok(statement)
+}
+
+/// Prepares `sql` once per connection through the connection's cache.
+async fn prepare_text(client: &ClientWrapper, sql: &str) -> Result<Statement> {
     let calls = PREPARE_CALLS.with(|c| {
         let n = c.get().wrapping_add(1);
         c.set(n);
@@ -42,11 +57,36 @@ pub(crate) async fn prepare(client: &ClientWrapper, sql: &str) -> Result<Stateme
     client.prepare_cached(sql).await.map_err(map_error)
 }
 
-/// Whether `e` says a cached statement no longer fits the table (after DDL).
+/// Whether `e` says the connection's prepared statement cannot be used again: its plan
+/// no longer fits the table (after DDL), or the server no longer has it (`DEALLOCATE`,
+/// `DISCARD ALL`). Both are reported before the statement runs, so it can be prepared
+/// again and re-run.
 fn stale_plan(e: &Error) -> bool {
-    e.code() == Some("0A000")
-        && e.to_string()
-            .contains("cached plan must not change result type")
+    match e.code() {
+        Some("0A000") => e
+            .to_string()
+            .contains("cached plan must not change result type"),
+        Some("26000") => true,
+        _ => false,
+    }
+}
+
+/// The answer of a statement run again after `stale` (see [`stale_plan`]). Inside a
+/// transaction block the first error has aborted the transaction, so the second run
+/// can only report that; the first error, which says why, is returned instead.
+fn after_retry<T>(stale: Error, retried: Result<T>) -> Result<T> {
+    match retried {
+        Err(e) if e.code() == Some("25P02") => Err(stale),
+        other => other,
+    }
+}
+
+/// Forgets `sql`'s statement on `client`'s connection, in both caches.
+fn forget(client: &ClientWrapper, sql: &PreparedSql) {
+    client.statement_cache.remove(&sql.sql, &[]);
+    if let Some(statements) = Statements::of(sql) {
+        statements.remove(client);
+    }
 }
 
 /// Runs one statement and returns the rows it affected.
@@ -55,7 +95,7 @@ pub(crate) async fn execute(
     sql: &PreparedSql,
     params: &[Value],
 ) -> Result<u64> {
-    let stmt = prepare(client, &sql.sql).await?;
+    let stmt = prepare(client, sql).await?;
     let mut bound = Bound::new();
     bind_all(&mut bound, params, stmt.params())?;
     match client
@@ -64,14 +104,17 @@ pub(crate) async fn execute(
         .map_err(map_error)
     {
         Err(e) if stale_plan(&e) => {
-            client.statement_cache.remove(&sql.sql, &[]);
-            let stmt = prepare(client, &sql.sql).await?;
-            let mut bound = Bound::new();
-            bind_all(&mut bound, params, stmt.params())?;
-            client
-                .execute_raw(&stmt, bound.iter())
-                .await
-                .map_err(map_error)
+            forget(client, sql);
+            let retried = async {
+                let stmt = prepare(client, sql).await?;
+                let mut bound = Bound::new();
+                bind_all(&mut bound, params, stmt.params())?;
+                client
+                    .execute_raw(&stmt, bound.iter())
+                    .await
+                    .map_err(map_error)
+            };
+            after_retry(e, retried.await)
         }
         other => other,
     }
@@ -171,15 +214,18 @@ pub(crate) async fn query<R: ReadRows>(
     shape: Shape,
     mut read: R,
 ) -> Result<Fetched<R::Out>> {
-    let stmt = prepare(client, &sql.sql).await?;
+    let stmt = prepare(client, sql).await?;
     match collect_rows(client, sql, &stmt, params, shape, &mut read).await {
         // The plan error arrives before any row, so nothing was delivered twice.
         Err(e) if stale_plan(&e) => {
-            client.statement_cache.remove(&sql.sql, &[]);
+            forget(client, sql);
             // Read the rows with the re-prepared statement: its columns may differ
             // from the stale one's.
-            let stmt = prepare(client, &sql.sql).await?;
-            collect_rows(client, sql, &stmt, params, shape, &mut read).await
+            let retried = async {
+                let stmt = prepare(client, sql).await?;
+                collect_rows(client, sql, &stmt, params, shape, &mut read).await
+            };
+            after_retry(e, retried.await)
         }
         other => other,
     }
@@ -238,7 +284,7 @@ pub(crate) async fn for_each_row(
     params: &[Value],
     f: &mut (dyn FnMut(Row) -> Result<()> + Send),
 ) -> Result<u64> {
-    let stmt = prepare(client, &sql.sql).await?;
+    let stmt = prepare(client, sql).await?;
     let mut bound = Bound::new();
     bind_all(&mut bound, params, stmt.params())?;
     let stream = client
@@ -293,7 +339,7 @@ pub(crate) async fn copy_in(
         .map(|c| quote_identifier(DatabaseType::Postgres, c))
         .collect::<Result<Vec<_>>>()?
         .join(", ");
-    let probe = prepare(client, &format!("SELECT {cols} FROM {table} LIMIT 0")).await?;
+    let probe = prepare_text(client, &format!("SELECT {cols} FROM {table} LIMIT 0")).await?;
     let types: Vec<_> = probe.columns().iter().map(|c| c.type_().clone()).collect();
     // A bad value must fail without side effects. Outside a transaction block the
     // COPY is its own transaction: a bad value met while streaming aborts it (the

@@ -8,6 +8,7 @@ mod driver;
 mod error;
 mod exec;
 mod limits;
+mod statements;
 mod tls;
 mod transaction;
 mod value;

@@ -366,22 +366,57 @@ fn raw_column<'r>(
 pub(crate) struct NativeRow<'r>(pub(crate) &'r tokio_postgres::Row);
 
 impl NativeRow<'_> {
-    /// Column `index` decoded by `read` when its type is one `read` takes (it returns
-    /// `None` otherwise) and it is not NULL.
+    /// Column `index` as `C` when its type is one `C` accepts and it is not NULL. Any
+    /// other outcome (another type, NULL, bytes that do not decode) is `None`: the caller
+    /// then reads the column through [`read_value`], which gives the value, or the very
+    /// error, of the `Value` path. One `try_get` per column, as a raw typed read does.
     #[inline]
-    fn read<T>(
-        &self,
-        index: usize,
-        read: impl FnOnce(&Type, &[u8]) -> Option<Result<T, BoxError>>,
-    ) -> Option<Result<T, Error>> {
-        let column = &self.0.columns()[index];
-        let ty = column.type_();
-        let bytes = match raw_column(self.0, index, column.name(), ty) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return None,
-            Err(e) => return Some(Err(e)),
-        };
-        read(ty, bytes).map(|r| r.map_err(|e| decode_error(column.name(), ty, &e.to_string())))
+    fn shortcut<'a, C: FromSql<'a>>(&'a self, index: usize) -> Option<C> {
+        self.0.try_get::<_, Option<C>>(index).ok().flatten()
+    }
+}
+
+/// An `int8`, `int4`, `int2` or `oid` column, read as [`read_value`] reads it.
+struct IntColumn(i64);
+
+impl<'a> FromSql<'a> for IntColumn {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        Ok(IntColumn(match *ty {
+            Type::INT8 => i64::from_sql(ty, raw)?,
+            Type::INT4 => i32::from_sql(ty, raw)?.into(),
+            Type::INT2 => i16::from_sql(ty, raw)?.into(),
+            _ => u32::from_sql(ty, raw)?.into(),
+        }))
+    }
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::INT8 | Type::INT4 | Type::INT2 | Type::OID)
+    }
+}
+
+/// A `float8` column.
+struct FloatColumn(f64);
+
+impl<'a> FromSql<'a> for FloatColumn {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        f64::from_sql(ty, raw).map(FloatColumn)
+    }
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::FLOAT8
+    }
+}
+
+/// A `text`, `varchar`, `bpchar`, `name` or `unknown` column (checked UTF-8).
+struct TextColumn<'a>(&'a str);
+
+impl<'a> FromSql<'a> for TextColumn<'a> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        <&str>::from_sql(ty, raw).map(TextColumn)
+    }
+    fn accepts(ty: &Type) -> bool {
+        matches!(
+            *ty,
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
+        )
     }
 }
 
@@ -399,30 +434,15 @@ impl dbcore::RowSource for NativeRow<'_> {
     }
 
     fn int(&mut self, index: usize) -> Option<Result<i64, Error>> {
-        self.read(index, |ty, raw| {
-            Some(match *ty {
-                Type::INT8 => i64::from_sql(ty, raw),
-                Type::INT4 => i32::from_sql(ty, raw).map(i64::from),
-                Type::INT2 => i16::from_sql(ty, raw).map(i64::from),
-                Type::OID => u32::from_sql(ty, raw).map(i64::from),
-                _ => return None,
-            })
-        })
+        self.shortcut(index).map(|IntColumn(n)| Ok(n))
     }
 
     fn float(&mut self, index: usize) -> Option<Result<f64, Error>> {
-        self.read(index, |ty, raw| {
-            (*ty == Type::FLOAT8).then(|| f64::from_sql(ty, raw))
-        })
+        self.shortcut(index).map(|FloatColumn(f)| Ok(f))
     }
 
     fn text(&mut self, index: usize) -> Option<Result<String, Error>> {
-        self.read(index, |ty, raw| match *ty {
-            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
-                Some(<&str>::from_sql(ty, raw).map(str::to_owned))
-            }
-            _ => None,
-        })
+        self.shortcut(index).map(|TextColumn(s)| Ok(s.to_owned()))
     }
 
     fn is_null(&mut self, index: usize) -> Option<bool> {

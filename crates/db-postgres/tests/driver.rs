@@ -1232,11 +1232,64 @@ async fn prepared_statements_per_connection_stay_bounded() {
             most = most.max(prepared);
         }
     }
-    // 512 kept, plus at most 64 (one thread) between two size checks, plus the count query.
+    // 512 kept by the connection's cache, plus at most 64 (one thread) between two size
+    // checks, plus those of the at most 256 SQL texts the thread's SQL cache still holds
+    // (each keeps its statement), plus the count query.
     assert!(most > 100, "statements are cached: saw at most {most}");
-    assert!(most <= 512 + 64 + 1, "the cache is bounded: saw {most}");
+    assert!(
+        most <= 512 + 64 + 256 + 1,
+        "the cache is bounded: saw {most}"
+    );
     tx.rollback().await.unwrap();
     db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+/// A connection's prepared statement that the server can no longer use is prepared
+/// again and the statement run again: after DDL changed the result's columns, and after
+/// `DEALLOCATE ALL`. Inside a transaction block the second run cannot succeed (the first
+/// error aborted the transaction): the error that says why is returned, not "current
+/// transaction is aborted".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_the_server_dropped_or_outdated_are_prepared_again() {
+    let schema = Schema::new().await;
+    let db = schema
+        .connect(&base_config().with_pool(1), &app_name("stale"))
+        .await;
+    db.execute_batch("CREATE TABLE stale (a int8); INSERT INTO stale VALUES (1)")
+        .await
+        .unwrap();
+    let select = "SELECT * FROM stale";
+    assert_eq!(db.query_one(select, &[]).await.unwrap().len(), 1);
+
+    db.execute_batch("ALTER TABLE stale ADD COLUMN b int8 DEFAULT 5")
+        .await
+        .unwrap();
+    let row = db.query_one(select, &[]).await.unwrap();
+    assert_eq!(row.get::<i64>("b").unwrap(), 5);
+    let typed: (i64, i64) = db.query_one_as(select, &[]).await.unwrap();
+    assert_eq!(typed, (1, 5));
+
+    let update = "UPDATE stale SET b = b + 1";
+    assert_eq!(db.execute(update, &[]).await.unwrap(), 1);
+    db.execute_batch("DEALLOCATE ALL").await.unwrap();
+    assert_eq!(db.execute(update, &[]).await.unwrap(), 1);
+    let typed: (i64, i64) = db.query_one_as(select, &[]).await.unwrap();
+    assert_eq!(typed, (1, 7));
+
+    db.execute_batch("ALTER TABLE stale ADD COLUMN c int8")
+        .await
+        .unwrap();
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    let err = tx
+        .query_one(select, &[])
+        .await
+        .expect_err("the plan is stale inside the transaction");
+    assert_eq!(err.code(), Some("0A000"), "{err}");
+    tx.rollback().await.unwrap();
+    assert_eq!(db.query_one(select, &[]).await.unwrap().len(), 3);
+
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
 }
 
 /// `query_one` / `query_opt` stop at the second row with `TooManyRows` instead of

@@ -15,10 +15,11 @@
 //! refuse multi-statement SQL and transaction control (`BEGIN`, `SET TRANSACTION ...`) in
 //! plain queries. [`SqlCache`] keeps the results so that the same SQL is not lexed twice.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use crate::database_type::DatabaseType;
 use crate::error::Error;
@@ -86,6 +87,37 @@ pub struct PreparedSql {
     native_question: bool,
     /// See [`PreparedSql::may_change_session`].
     changes_session: bool,
+    /// See [`PreparedSql::driver_state`].
+    driver_state: DriverState,
+}
+
+/// What a driver keeps with one [`PreparedSql`]: created on first use, never copied (a
+/// clone starts empty), ignored by `==`.
+#[derive(Default)]
+struct DriverState(OnceLock<Box<dyn Any + Send + Sync>>);
+
+impl Clone for DriverState {
+    fn clone(&self) -> Self {
+        DriverState::default()
+    }
+}
+
+impl PartialEq for DriverState {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for DriverState {}
+
+impl fmt::Debug for DriverState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "DriverState(..)"
+        } else {
+            "DriverState(empty)"
+        })
+    }
 }
 
 impl PreparedSql {
@@ -127,6 +159,29 @@ impl PreparedSql {
     /// ```
     pub fn may_change_session(&self) -> bool {
         self.changes_session
+    }
+
+    /// State a driver keeps with this prepared SQL, of the driver's own type `T`,
+    /// created empty on first use: found with the SQL, without another lookup by its text
+    /// (the PostgreSQL driver keeps the SQL's prepared statement per connection here).
+    /// `None` if another type was stored first. A copy (each thread keeps its own copy of
+    /// a cached statement, see [`SqlCache`]) starts with none.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use dbcore::{PlaceholderStyle, prepare_sql};
+    ///
+    /// let p = prepare_sql("SELECT 1", PlaceholderStyle::Dollar).unwrap();
+    /// p.driver_state::<AtomicU32>().unwrap().fetch_add(1, Ordering::Relaxed);
+    /// assert_eq!(p.driver_state::<AtomicU32>().unwrap().load(Ordering::Relaxed), 1);
+    /// assert!(p.driver_state::<String>().is_none());
+    /// assert_eq!(p.clone().driver_state::<AtomicU32>().unwrap().load(Ordering::Relaxed), 0);
+    /// ```
+    pub fn driver_state<T: Default + Send + Sync + 'static>(&self) -> Option<&T> {
+        self.driver_state
+            .0
+            .get_or_init(|| Box::new(T::default()))
+            .downcast_ref()
     }
 
     /// Fails with [`Error::TransactionControl`] if the first statement is transaction
@@ -770,6 +825,7 @@ impl<'a> Lexer<'a> {
             any_transaction_control: self.any_transaction_control,
             native_question,
             changes_session,
+            driver_state: DriverState::default(),
         })
     }
 }
