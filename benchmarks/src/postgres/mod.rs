@@ -225,6 +225,12 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
             open: opener(raw::open),
         },
         Implementation {
+            label: "the same raw code again (A/A control)",
+            baseline: false,
+            targets: &[],
+            open: opener(raw::open),
+        },
+        Implementation {
             label: "dblayer (db-postgres)",
             baseline: false,
             targets: LAYER_GOALS,
@@ -238,6 +244,12 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
         },
     ];
     let notes = vec![
+        "A/A control: the raw row's code measured again as an implementation of its own (own \
+         pool, runtime and connections), slices interleaved like every other row. Its × raw is \
+         what this run reads between two identical implementations: a row's distance from 1.00 \
+         that is no larger than the control's is not told apart from noise. Targets are still \
+         judged against the raw row."
+            .to_owned(),
         format!(
             "server: PostgreSQL {} at {}; {}. Tables live in the run's schema {} (dropped at \
              the end), created afresh for every measurement (bench_items: VACUUM ANALYZE after \
