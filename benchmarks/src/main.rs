@@ -23,9 +23,12 @@
 //! workload on every implementation of a backend, in an order rotated by `r`, and the
 //! table shows the median over the rounds, with the spread per cell in a "Noise" table.
 //! W1 to W4 go further: a round opens every implementation at once and runs each in
-//! `--slices` pieces (default 8), taken in turn, so a slow phase of the machine falls
+//! `--slices` pieces (default 8), taken in turn (backwards every other slice, so no
+//! implementation always follows the same one), so a slow phase of the machine falls
 //! on all of them alike and the paired ratios stay tight (W3 and W4 runs insert keys
-//! no other run uses, so the slices can share one table).
+//! no other run uses, so the slices can share one table). The server backends also
+//! measure the raw row's code a second time as an A/A control: its ratio to the raw
+//! row is what the measurement reads between two identical implementations.
 //! Before each measurement the run waits up to 2 s for the machine to be quiet (all-CPU
 //! busy share from `/proc/stat` below 30%).
 //!
@@ -218,7 +221,7 @@ fn measure(
 
 /// Measures `workload` (W1 to W4) on the implementations `order` (indices into
 /// `impls`) with every implementation open at once: `settings.slices` slices each,
-/// taken in turn (the order rotated per slice), summed per implementation. A slow
+/// taken in turn (see [`slice_order`]), summed per implementation. A slow
 /// phase of the machine then falls on every implementation's slices alike instead of
 /// on one implementation's whole measurement. Every implementation creates its fresh
 /// tables when it opens, so all of them use the tables the last one created (W3 and

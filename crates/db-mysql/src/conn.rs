@@ -128,14 +128,15 @@ pub(crate) enum Op<'a> {
 /// the query (the rest of the result is read and dropped).
 pub(crate) type NativeSink<'a> = dyn FnMut(&Decoder, mysql_async::Row) -> Result<()> + Send + 'a;
 
-/// A sink for a query that returns at most one row: the row goes to `read` and sets
-/// `found`; a second row stops the query with [`Error::TooManyRows`].
+/// A sink for a query that returns at most one row: the row goes to `read`; a second
+/// row stops the query with [`Error::TooManyRows`]. The [`Op::Native`]'s count is then
+/// 1 for a row, 0 for none.
 pub(crate) fn at_most_one<'s>(
-    found: &'s mut bool,
     mut read: impl FnMut(&Decoder, mysql_async::Row) -> Result<()> + Send + 's,
 ) -> impl FnMut(&Decoder, mysql_async::Row) -> Result<()> + Send + 's {
+    let mut seen = false;
     move |decoder, row| {
-        if std::mem::replace(found, true) {
+        if std::mem::replace(&mut seen, true) {
             return Err(Error::TooManyRows);
         }
         read(decoder, row)

@@ -546,16 +546,14 @@ impl MySqlDatabase {
         read: &mut NativeSink<'_>,
     ) -> Result<bool> {
         let prepared = self.inner.prepare(sql, params.len())?;
-        let mut found = false;
-        let mut one = at_most_one(&mut found, read);
-        self.run(Op::Native {
-            sql: &prepared,
-            params,
-            f: &mut one,
-        })
-        .await?;
-        drop(one);
-        Ok(found)
+        let rows = self
+            .run(Op::Native {
+                sql: &prepared,
+                params,
+                f: &mut at_most_one(read),
+            })
+            .await?;
+        Ok(rows.count() > 0)
     }
 
     /// [`Executor::query_opt`] without the boxed future of the object-safe trait.

@@ -526,17 +526,15 @@ impl Executor for MySqlTransaction<'_> {
     ) -> Result<bool> {
         let run = move || async move {
             let prepared = self.core.db.prepare(sql, params.len())?;
-            let mut found = false;
-            let mut one = at_most_one(&mut found, |decoder: &Decoder, row| decoder.read(row, read));
-            self.core
+            let rows = self
+                .core
                 .run(Op::Native {
                     sql: &prepared,
                     params,
-                    f: &mut one,
+                    f: &mut at_most_one(|decoder: &Decoder, row| decoder.read(row, read)),
                 })
                 .await?;
-            drop(one);
-            Ok(found)
+            Ok(rows.count() > 0)
         };
         let rows = |found: &bool| Some(u64::from(*found));
         self.core.traced("query", sql, rows, run).await
