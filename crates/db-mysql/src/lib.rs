@@ -19,8 +19,8 @@ pub use transaction::MySqlTransaction;
 pub const DRIVER: MySqlDriver = MySqlDriver;
 
 pub use dbcore::{
-    Database, DatabaseExt, Error, ErrorKind, Executor, FromValue, MySqlConfig, Result, Row,
-    Transaction, TxOptions, Value, params, with_transaction,
+    Database, DatabaseExt, Error, ErrorKind, Executor, ExecutorExt, FromRow, FromValue,
+    MySqlConfig, Result, Row, Transaction, TxOptions, Value, params, with_transaction,
 };
 /// The native crate, re-exported so raw access never hits a version mismatch.
 pub use mysql_async;

@@ -285,21 +285,45 @@ pub(crate) async fn for_each_row(
     f: &mut (dyn FnMut(Row) -> Result<()> + Send),
 ) -> Result<u64> {
     let stmt = prepare(client, sql).await?;
+    let mut n = 0;
+    match stream_rows(client, sql, &stmt, params, f, &mut n).await {
+        // Only before the first row: a row handed to `f` is not handed over again.
+        Err(e) if n == 0 && stale_plan(&e) => {
+            forget(client, sql);
+            let retried = async {
+                let stmt = prepare(client, sql).await?;
+                stream_rows(client, sql, &stmt, params, f, &mut n).await
+            };
+            after_retry(e, retried.await)?;
+        }
+        other => other?,
+    }
+    Ok(n)
+}
+
+/// Binds `params`, runs `stmt` and hands each row to `f`, counting them in `n`.
+async fn stream_rows(
+    client: &ClientWrapper,
+    sql: &PreparedSql,
+    stmt: &Statement,
+    params: &[Value],
+    f: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    n: &mut u64,
+) -> Result<()> {
     let mut bound = Bound::new();
     bind_all(&mut bound, params, stmt.params())?;
     let stream = client
-        .query_raw(&stmt, bound.iter())
+        .query_raw(stmt, bound.iter())
         .await
         .map_err(map_error)?;
     pin_mut!(stream);
-    let columns = column_names(sql, &stmt);
-    let mut n = 0;
+    let columns = column_names(sql, stmt);
     while let Some(row) = stream.next().await {
         let row = row.map_err(map_error)?;
         f(convert_row(&columns, &row)?)?;
-        n += 1;
+        *n += 1;
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Runs a script through the simple-query protocol.

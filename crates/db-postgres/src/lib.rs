@@ -22,8 +22,9 @@ pub use transaction::PgTransaction;
 pub const DRIVER: PgDriver = PgDriver;
 
 pub use dbcore::{
-    ConnectOptions, Database, DatabaseExt, Error, ErrorKind, Executor, FromValue, IsolationLevel,
-    PostgresConfig, Result, Row, SslMode, Transaction, TxOptions, Value, params, with_transaction,
+    ConnectOptions, Database, DatabaseExt, Error, ErrorKind, Executor, ExecutorExt, FromRow,
+    FromValue, IsolationLevel, PostgresConfig, Result, Row, SslMode, Transaction, TxOptions, Value,
+    params, with_transaction,
 };
 /// The native crates, re-exported so raw access never hits a version mismatch.
 pub use deadpool_postgres;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use db_postgres::{
-    ConnectOptions, Database, Error, ErrorKind, Executor, PgDatabase, PgOptions, PostgresConfig,
-    SslMode, TxOptions, Value, params,
+    ConnectOptions, Database, Error, ErrorKind, Executor, ExecutorExt, PgDatabase, PgOptions,
+    PostgresConfig, SslMode, TxOptions, Value, params,
 };
 use dbcore::{DatabaseConfig, Driver, Secret};
 
@@ -1268,6 +1268,11 @@ async fn statements_the_server_dropped_or_outdated_are_prepared_again() {
     assert_eq!(row.get::<i64>("b").unwrap(), 5);
     let typed: (i64, i64) = db.query_one_as(select, &[]).await.unwrap();
     assert_eq!(typed, (1, 5));
+    db.execute_batch("ALTER TABLE stale ALTER COLUMN b TYPE int4")
+        .await
+        .unwrap();
+    let streamed: Vec<(i64, i64)> = db.query_as(select, &[]).await.unwrap();
+    assert_eq!(streamed, [(1, 5)]);
 
     let update = "UPDATE stale SET b = b + 1";
     assert_eq!(db.execute(update, &[]).await.unwrap(), 1);
@@ -1275,6 +1280,9 @@ async fn statements_the_server_dropped_or_outdated_are_prepared_again() {
     assert_eq!(db.execute(update, &[]).await.unwrap(), 1);
     let typed: (i64, i64) = db.query_one_as(select, &[]).await.unwrap();
     assert_eq!(typed, (1, 7));
+    db.execute_batch("DEALLOCATE ALL").await.unwrap();
+    let streamed: Vec<(i64, i64)> = db.query_as(select, &[]).await.unwrap();
+    assert_eq!(streamed, [(1, 7)]);
 
     db.execute_batch("ALTER TABLE stale ADD COLUMN c int8")
         .await
