@@ -41,6 +41,13 @@ impl Driver {
 /// Opens an implementation on a fresh database (fresh tables) for one measurement.
 pub(crate) type Opener = Box<dyn Fn(&Settings) -> BenchResult<Box<dyn Target>>>;
 
+/// The footer note of a suite with an [`Implementation::aa_control`] row.
+pub(crate) const AA_CONTROL_NOTE: &str = "A/A control: the raw row's code measured again as an \
+     implementation of its own (own pool, runtime and connections), slices interleaved like \
+     every other row. Its × raw is what this run reads between two identical implementations: \
+     a row's distance from 1.00 that is no larger than the control's is not told apart from \
+     noise. Targets are still judged against the raw row.";
+
 /// One row group of the report: an implementation and how to open it.
 pub(crate) struct Implementation {
     /// The label in the table.
@@ -65,6 +72,17 @@ pub(crate) struct Goal {
 }
 
 impl Implementation {
+    /// The A/A control row: the baseline's code (`open`) measured again as a row of its
+    /// own, without targets (see [`AA_CONTROL_NOTE`]).
+    pub(crate) fn aa_control(open: Opener) -> Self {
+        Implementation {
+            label: "the same raw code again (A/A control)",
+            baseline: false,
+            targets: &[],
+            open,
+        }
+    }
+
     /// The goal of this row on `workload`, if it has one.
     pub(crate) fn goal(&self, workload: Workload) -> Option<Goal> {
         self.targets

@@ -12,7 +12,7 @@ use tokio_postgres::config::SslMode;
 
 use crate::measure::BenchResult;
 use crate::server::{PROBE_TIMEOUT, ServerUrl, block_on, describe, run_namespace, within};
-use crate::target::{Driver, Goal, Implementation, Opener, Suite, Target};
+use crate::target::{AA_CONTROL_NOTE, Driver, Goal, Implementation, Opener, Suite, Target};
 use crate::workload::{BULK_TABLE, Settings, Workload};
 
 /// The server used when `--postgres-url` is not given.
@@ -224,12 +224,7 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
             targets: &[],
             open: opener(raw::open),
         },
-        Implementation {
-            label: "the same raw code again (A/A control)",
-            baseline: false,
-            targets: &[],
-            open: opener(raw::open),
-        },
+        Implementation::aa_control(opener(raw::open)),
         Implementation {
             label: "dblayer (db-postgres)",
             baseline: false,
@@ -244,12 +239,7 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
         },
     ];
     let notes = vec![
-        "A/A control: the raw row's code measured again as an implementation of its own (own \
-         pool, runtime and connections), slices interleaved like every other row. Its × raw is \
-         what this run reads between two identical implementations: a row's distance from 1.00 \
-         that is no larger than the control's is not told apart from noise. Targets are still \
-         judged against the raw row."
-            .to_owned(),
+        AA_CONTROL_NOTE.to_owned(),
         format!(
             "server: PostgreSQL {} at {}; {}. Tables live in the run's schema {} (dropped at \
              the end), created afresh for every measurement (bench_items: VACUUM ANALYZE after \
