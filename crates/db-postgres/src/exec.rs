@@ -363,7 +363,13 @@ pub(crate) async fn copy_in(
         .map(|c| quote_identifier(DatabaseType::Postgres, c))
         .collect::<Result<Vec<_>>>()?
         .join(", ");
-    let probe = prepare_text(client, &format!("SELECT {cols} FROM {table} LIMIT 0")).await?;
+    // Not from a statement cache: a cached probe keeps the column types it was
+    // prepared with, and after `ALTER TABLE ... TYPE` the COPY would send the old
+    // binary format (22P03). One round trip per load.
+    let probe = client
+        .prepare(&format!("SELECT {cols} FROM {table} LIMIT 0"))
+        .await
+        .map_err(map_error)?;
     let types: Vec<_> = probe.columns().iter().map(|c| c.type_().clone()).collect();
     // A bad value must fail without side effects. Outside a transaction block the
     // COPY is its own transaction: a bad value met while streaming aborts it (the

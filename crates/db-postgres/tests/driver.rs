@@ -1284,6 +1284,23 @@ async fn statements_the_server_dropped_or_outdated_are_prepared_again() {
     let streamed: Vec<(i64, i64)> = db.query_as(select, &[]).await.unwrap();
     assert_eq!(streamed, [(1, 7)]);
 
+    // insert_many's COPY reads the column types from a prepared probe of the table.
+    let load = |id: i64| vec![vec![Value::Int(id), Value::Int(id * 10)]];
+    assert_eq!(
+        db.insert_many("stale", &["a", "b"], load(2)).await.unwrap(),
+        1
+    );
+    db.execute_batch("ALTER TABLE stale ALTER COLUMN b TYPE int2")
+        .await
+        .unwrap();
+    assert_eq!(
+        db.insert_many("stale", &["a", "b"], load(3)).await.unwrap(),
+        1
+    );
+    db.execute_batch("DELETE FROM stale WHERE a > 1")
+        .await
+        .unwrap();
+
     db.execute_batch("ALTER TABLE stale ADD COLUMN c int8")
         .await
         .unwrap();
