@@ -188,6 +188,23 @@ impl SqliteDatabase {
         self.outcome(rx).await
     }
 
+    /// A read answered on the calling thread when it may run there
+    /// ([`inline_candidate`](Self::inline_candidate), [`try_inline`](Self::try_inline));
+    /// `None` means "use a worker".
+    async fn inline<R: Send>(
+        &self,
+        sql: &PreparedSql,
+        read: impl FnOnce(&Connection) -> Result<Option<R>> + Send,
+        count: impl FnOnce(&R) -> u64 + Send,
+    ) -> Option<Result<R>> {
+        let active = self.inline_candidate(sql)?;
+        let result = self.try_inline(sql, read, count)?;
+        drop(active);
+        // Let other tasks run now and then: inline queries never return Pending.
+        tokio::task::consume_budget().await;
+        Some(result)
+    }
+
     /// Runs a read-only query on the calling thread if a connection is idle and the
     /// statement finishes within the inline budget without waiting for a lock: `read`
     /// runs it on the connection (`Ok(None)`: not inline after all), `count` gives the
@@ -271,17 +288,12 @@ impl SqliteDatabase {
         params: &[Value],
     ) -> Result<Option<T>> {
         let prepared = self.prepare(sql, params.len())?;
-        if let Some(active) = self.inline_candidate(&prepared) {
-            let read = |conn: &Connection| {
-                inline_query_as::<T>(conn, &prepared, params, exec::decode_row::<T>)
-            };
-            let count = |row: &Option<T>| u64::from(row.is_some());
-            if let Some(result) = self.try_inline(&prepared, read, count) {
-                drop(active);
-                // Let other tasks run now and then: inline queries never return Pending.
-                tokio::task::consume_budget().await;
-                return result;
-            }
+        let read = |conn: &Connection| {
+            inline_query_as::<T>(conn, &prepared, params, exec::decode_row::<T>)
+        };
+        let count = |row: &Option<T>| u64::from(row.is_some());
+        if let Some(result) = self.inline(&prepared, read, count).await {
+            return result;
         }
         self.run(Op::QueryAs {
             sql: prepared,
@@ -294,14 +306,9 @@ impl SqliteDatabase {
 
     async fn query_rows(&self, sql: &str, params: &[Value], shape: Shape) -> Result<Rows> {
         let prepared = self.prepare(sql, params.len())?;
-        if let Some(active) = self.inline_candidate(&prepared) {
-            let read = |conn: &Connection| inline_query(conn, &prepared, params, shape);
-            if let Some(result) = self.try_inline(&prepared, read, Rows::count) {
-                drop(active);
-                // Let other tasks run now and then: inline queries never return Pending.
-                tokio::task::consume_budget().await;
-                return result;
-            }
+        let read = |conn: &Connection| inline_query(conn, &prepared, params, shape);
+        if let Some(result) = self.inline(&prepared, read, Rows::count).await {
+            return result;
         }
         self.run(Op::Query {
             sql: prepared,
