@@ -190,7 +190,10 @@ impl std::fmt::Debug for Checkout<'_> {
 }
 
 impl<'a> Checkout<'a> {
+    /// Takes charge of `conn`, just checked out of the pool (counted as in use until it
+    /// goes back or is closed).
     pub(crate) fn new(conn: Conn, shared: &'a Arc<Shared>) -> Self {
+        shared.counters.record_checkout();
         Checkout {
             conn: Some(conn),
             busy: false,
@@ -266,6 +269,7 @@ impl<'a> Checkout<'a> {
             let shared = Arc::clone(&*self.shared);
             drop(self.shared.runtime.spawn(async move {
                 let _ = conn.disconnect().await;
+                shared.counters.record_release();
                 if running {
                     kill(&shared.opts, "CONNECTION", id, Duration::from_secs(5)).await;
                 }
@@ -287,6 +291,7 @@ impl Drop for Checkout<'_> {
         }
         if !self.in_tx && !self.needs_reset {
             drop(conn); // back to the pool
+            self.shared.counters.record_release();
             return;
         }
         let (in_tx, reset) = (self.in_tx, self.needs_reset);
@@ -311,6 +316,7 @@ impl Drop for Checkout<'_> {
                     let _ = conn.disconnect().await;
                 }
             }
+            shared.counters.record_release();
         });
         drop(cleanup); // detached
     }

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dbcore::observe::{self, no_rows, rows_affected, rows_returned, traced};
 use dbcore::{
-    ConnectOptions, Database, DatabaseType, Error, Executor, FromRow, HealthCheck, HealthMonitor,
-    MySqlConfig, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, RowReader, SqlCache,
-    SslMode, Transaction, TxOptions, Value, retry_connect,
+    ConnectOptions, Database, DatabaseType, Error, ErrorKind, Executor, FromRow, HealthCheck,
+    HealthMonitor, MySqlConfig, PlaceholderStyle, PoolStats, PreparedSql, Result, Row, RowReader,
+    SqlCache, SslMode, Transaction, TxOptions, Value, retry_connect,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::{Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, SslOpts};
@@ -319,10 +319,13 @@ async fn first_contact(pool: &Pool, timeout: Duration) -> Result<ServerFacts> {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return Err(map_connect_error(e)),
         Err(_) => {
-            return Err(Error::Timeout {
-                what: "connect",
-                after: timeout,
-            });
+            return Err(Error::database(
+                DatabaseType::Mysql,
+                ErrorKind::Connect,
+                None,
+                format!("no connection was established within {timeout:?}"),
+                None,
+            ));
         }
     };
     let row: Option<(String, u64, u64, u64)> = conn

@@ -10,6 +10,10 @@ pub(crate) mod code {
     pub(crate) const UNSUPPORTED_PS: u16 = 1295;
     /// `ER_UNKNOWN_TIME_ZONE`.
     pub(crate) const UNKNOWN_TIME_ZONE: u16 = 1298;
+    /// `ER_UNKNOWN_CHARACTER_SET`.
+    pub(crate) const UNKNOWN_CHARACTER_SET: u16 = 1115;
+    /// `ER_UNKNOWN_COLLATION`.
+    pub(crate) const UNKNOWN_COLLATION: u16 = 1273;
 }
 
 /// Converts a mysql_async error raised on an established connection into a
@@ -51,6 +55,18 @@ pub(crate) fn map_connect_error(err: mysql_async::Error) -> Error {
             tls_failure_message(&io),
             Some(Box::new(io)),
         ),
+        mysql_async::Error::Io(io) if is_not_mysql(&io) => Error::database(
+            DatabaseType::Mysql,
+            ErrorKind::Connect,
+            None,
+            format!(
+                "the reply does not follow the MySQL protocol ({}): is a MySQL or MariaDB \
+                 server listening on this port? check database.mysql.host and \
+                 database.mysql.port",
+                io_cause(&io)
+            ),
+            Some(Box::new(io)),
+        ),
         mysql_async::Error::Io(io) => Error::database(
             DatabaseType::Mysql,
             ErrorKind::Connect,
@@ -68,6 +84,21 @@ pub(crate) fn map_connect_error(err: mysql_async::Error) -> Error {
                 ),
             )
         }
+        mysql_async::Error::Server(server)
+            if matches!(
+                server.code,
+                code::UNKNOWN_CHARACTER_SET | code::UNKNOWN_COLLATION
+            ) =>
+        {
+            Error::config(
+                "database.mysql.charset",
+                format!(
+                    "the server does not know this character set ({}); use one that \
+                     SHOW CHARACTER SET lists, such as \"utf8mb4\" (the default)",
+                    server.message
+                ),
+            )
+        }
         mysql_async::Error::Driver(DriverError::ConnectionClosed) => Error::database(
             DatabaseType::Mysql,
             ErrorKind::Connect,
@@ -75,12 +106,43 @@ pub(crate) fn map_connect_error(err: mysql_async::Error) -> Error {
             "the server closed the connection during the handshake",
             None,
         ),
+        mysql_async::Error::Driver(
+            driver @ (DriverError::PacketOutOfOrder | DriverError::UnexpectedPacket { .. }),
+        ) => Error::database(
+            DatabaseType::Mysql,
+            ErrorKind::Connect,
+            None,
+            format!(
+                "the reply does not follow the MySQL protocol ({driver}): is a MySQL or \
+                 MariaDB server listening on this port? check database.mysql.host and \
+                 database.mysql.port"
+            ),
+            Some(Box::new(driver)),
+        ),
         other => map_error(other),
     }
 }
 
 fn io_message(io: &IoError) -> String {
-    format!("I/O error: {io}")
+    format!("I/O error: {}", io_cause(io))
+}
+
+/// What an I/O error says, without mysql_async's own "Input/output error: " prefix (the
+/// layer's messages already say "I/O error").
+fn io_cause(io: &IoError) -> String {
+    match io {
+        IoError::Io(e) => e.to_string(),
+        // The TLS variant exists with the `tls` feature only.
+        #[allow(unreachable_patterns)]
+        other => other.to_string(),
+    }
+}
+
+/// Whether an I/O error while connecting says that the peer does not speak the MySQL
+/// protocol: its first bytes, read as a packet header, announce a packet larger than
+/// any handshake (an HTTP server, say, answers `HTTP/1.1 ...`).
+fn is_not_mysql(io: &IoError) -> bool {
+    matches!(io, IoError::Io(e) if e.to_string().contains("max_allowed_packet"))
 }
 
 /// Whether an I/O error during connect is a failed TLS handshake (a rejected certificate,
@@ -312,10 +374,51 @@ mod tests {
         let e = map_connect_error(server(1298, "Unknown or incorrect time zone: 'Mars/Base'"));
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.to_string().contains("database.mysql.loc"), "{e}");
+        let e = map_connect_error(server(1115, "Unknown character set: 'klingon'"));
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.to_string().contains("database.mysql.charset"), "{e}");
+        assert!(e.to_string().contains("klingon"), "{e}");
         let io = mysql_async::Error::Io(IoError::Io(std::io::Error::from(
             std::io::ErrorKind::UnexpectedEof,
         )));
         assert_eq!(map_error(io).kind(), ErrorKind::ConnectionLost);
+    }
+
+    #[test]
+    fn io_errors_say_io_error_once() {
+        let refused = || {
+            mysql_async::Error::Io(IoError::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "Connection refused (os error 111)",
+            )))
+        };
+        for e in [map_connect_error(refused()), map_error(refused())] {
+            assert_eq!(
+                e.to_string(),
+                "mysql error (connect): I/O error: Connection refused (os error 111)"
+                    .replace("(connect)", &format!("({})", e.kind().as_str())),
+            );
+        }
+    }
+
+    #[test]
+    fn a_peer_that_is_not_a_mysql_server_is_named_as_such() {
+        // What mysql_async reports when the first bytes are `HTTP/1.1 400 ...`.
+        let e = map_connect_error(mysql_async::Error::Io(IoError::Io(std::io::Error::other(
+            "Packet is larger than max_allowed_packet",
+        ))));
+        assert_eq!(e.kind(), ErrorKind::Connect);
+        let message = e.to_string();
+        assert!(
+            message.contains("does not follow the MySQL protocol"),
+            "{message}"
+        );
+        assert!(message.contains("database.mysql.port"), "{message}");
+        let e = map_connect_error(mysql_async::Error::Driver(DriverError::PacketOutOfOrder));
+        assert!(
+            e.to_string().contains("does not follow the MySQL protocol"),
+            "{e}"
+        );
     }
 
     #[test]

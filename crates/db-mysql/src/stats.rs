@@ -7,7 +7,7 @@
 //! both are reported as `max_lifetime_closed` when `connMaxLifetime` is set and as
 //! `max_idle_time_closed` otherwise — an approximation.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dbcore::PoolStats;
@@ -22,6 +22,9 @@ pub(crate) struct Counters {
     opened: AtomicU64,
     discarded: AtomicU64,
     resets: AtomicU64,
+    /// Connections checked out of the pool and not yet given back (including those the
+    /// layer is still rolling back, resetting or closing after their handle was dropped).
+    in_use: AtomicUsize,
 }
 
 impl Counters {
@@ -51,6 +54,16 @@ impl Counters {
         self.discarded.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A connection was checked out.
+    pub(crate) fn record_checkout(&self) {
+        self.in_use.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A checked-out connection went back to the pool, or was closed.
+    pub(crate) fn record_release(&self) {
+        self.in_use.fetch_sub(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn record_reset(&self) {
         self.resets.fetch_add(1, Ordering::Relaxed);
     }
@@ -74,8 +87,14 @@ impl Counters {
         let mut s = PoolStats::default();
         s.max_open = max_open;
         s.open = load(&metrics.connection_count);
-        s.idle = load(&metrics.connections_in_pool).min(s.open);
-        s.in_use = s.open - s.idle;
+        // In use: what the layer has checked out and not given back. mysql_async's own
+        // idle gauge lags behind: a connection given back is not in it until the pool's
+        // recycler task has taken it in, so `open - idle` would show a connection in use
+        // right after every statement.
+        s.in_use = u32::try_from(self.in_use.load(Ordering::Relaxed))
+            .unwrap_or(u32::MAX)
+            .min(s.open);
+        s.idle = s.open - s.in_use;
         s.wait_count = self.wait_count.load(Ordering::Relaxed);
         s.wait_duration = Duration::from_nanos(self.wait_nanos.load(Ordering::Relaxed));
         s.acquire_timeouts = self.acquire_timeouts.load(Ordering::Relaxed);

@@ -124,7 +124,8 @@ pub struct RetryEvent<'a> {
 ///
 /// The final error is [`Error::Connect`] naming `target` (which must not contain secrets),
 /// the number of attempts made and the last failure; an attempt error that is itself an
-/// `Error::Connect` is unwrapped so that errors do not nest.
+/// `Error::Connect` is unwrapped so that errors do not nest. A configuration error (the
+/// server refused a configured value) ends the loop at once and is returned as it is.
 ///
 /// With a [`deadline`](RetryPolicy::deadline), no wait is started that would end past it,
 /// and an attempt still running when it is spent is abandoned with a connect
@@ -167,10 +168,15 @@ where
             Error::Connect { source, .. } => *source,
             other => other,
         };
-        let give_up = |error: Error| Error::Connect {
-            target: target.to_owned(),
-            attempts: n,
-            source: Box::new(error),
+        let give_up = |error: Error| match error {
+            // The server refused a configured value (an unknown time zone, say): that is
+            // the configuration's problem, reported as such, not as a failed connect.
+            Error::Config(_) => error,
+            error => Error::Connect {
+                target: target.to_owned(),
+                attempts: n,
+                source: Box::new(error),
+            },
         };
         if !transient || n >= max_attempts {
             return Err(give_up(error));
@@ -288,6 +294,33 @@ mod tests {
         assert_eq!(*attempts, 1);
         assert_eq!(err.kind(), ErrorKind::Authentication);
         assert_eq!(err.code(), Some("28P01"));
+    }
+
+    #[tokio::test]
+    async fn a_configuration_error_is_returned_as_it_is() {
+        let calls = AtomicU32::new(0);
+        let err = retry_connect(
+            &fast(5),
+            "mysql at h:3306/app",
+            |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async {
+                    Err::<(), _>(Error::config(
+                        "database.mysql.loc",
+                        "the server does not know this time zone",
+                    ))
+                }
+            },
+            |_| panic!("must not retry"),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(matches!(err, Error::Config(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "invalid database configuration: database.mysql.loc: the server does not know this time zone"
+        );
     }
 
     #[tokio::test]

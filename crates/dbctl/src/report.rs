@@ -35,10 +35,27 @@ impl Failure {
     pub(crate) fn new(stage: Stage, error: Error, loaded: Option<&LoadedConfig>) -> Self {
         Failure {
             stage,
-            error,
+            error: with_origins(error, loaded),
             loaded: loaded.cloned().map(Box::new),
         }
     }
+}
+
+/// A configuration error found after loading (a value the server refused when
+/// connecting, say), with each problem's origin filled in from the loaded configuration.
+fn with_origins(error: Error, loaded: Option<&LoadedConfig>) -> Error {
+    let (Error::Config(ConfigErrors(list)), Some(loaded)) = (&error, loaded) else {
+        return error;
+    };
+    let list = list
+        .iter()
+        .cloned()
+        .map(|p| match (&p.origin, loaded.origin_of(&p.path)) {
+            (None, Some(origin)) => p.with_origin(origin),
+            _ => p,
+        })
+        .collect();
+    Error::Config(ConfigErrors(list))
 }
 
 /// Exit code 2 for configuration problems (including a type this build cannot use),
