@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use dbfactory::dbcore::HealthReport;
+use dbfactory::dbcore::{HealthReport, PoolStats};
 use dbfactory::{
-    ConnectOptions, Database, DatabaseConfig, DatabaseType, DriverRegistry, LoadedConfig, Row,
+    ConnectOptions, Database, DatabaseConfig, DatabaseType, DriverRegistry, ErrorKind,
+    LoadedConfig, Row,
 };
 use serde_json::json;
 
@@ -30,7 +31,46 @@ pub(crate) async fn run(cli: &Cli) -> Outcome {
 }
 
 fn load(cli: &Cli) -> Result<LoadedConfig, Failure> {
-    dbfactory::load_config(cli.config.as_deref()).map_err(|e| Failure::new(Stage::Config, e, None))
+    let loaded = dbfactory::load_config(cli.config.as_deref())
+        .map_err(|e| Failure::new(Stage::Config, e, None))?;
+    if let Some(note) = unused_env_note(&loaded) {
+        eprintln!("note: {note}");
+    }
+    Ok(loaded)
+}
+
+/// A note when `DB_<SECTION>_*` variables set a section that is not used because nobody
+/// chose the database type (`DB_MYSQL_PORT=3306` alone still means the default SQLite).
+fn unused_env_note(loaded: &LoadedConfig) -> Option<String> {
+    if loaded.origin_of("database.type").as_deref() != Some(dbfactory::DEFAULT_ORIGIN) {
+        return None;
+    }
+    let selected = loaded.config.database_type.as_str();
+    let mut sections: Vec<String> = Vec::new();
+    let mut vars: Vec<String> = Vec::new();
+    for entry in loaded.entries() {
+        let Some(section) = entry.section.as_deref() else {
+            continue;
+        };
+        if section != selected && entry.origin.starts_with("env var ") {
+            vars.push(entry.env_var.clone());
+            if !sections.iter().any(|s| s == section) {
+                sections.push(section.to_owned());
+            }
+        }
+    }
+    if vars.is_empty() {
+        return None;
+    }
+    let choose: Vec<String> = sections.iter().map(|s| format!("DB_TYPE={s}")).collect();
+    Some(format!(
+        "{} set, but the database type is {selected} (the default), so {} ignored; set {} \
+         to use {}",
+        vars.join(", ") + if vars.len() == 1 { " is" } else { " are" },
+        if vars.len() == 1 { "it is" } else { "they are" },
+        choose.join(" or "),
+        if vars.len() == 1 { "it" } else { "them" },
+    ))
 }
 
 /// What is being connected to, without secrets: `host:port/name` or the file path.
@@ -190,8 +230,8 @@ fn config(cli: &Cli, args: &ConfigArgs) -> Outcome {
 
 async fn health(cli: &Cli, args: &HealthArgs) -> Outcome {
     let loaded = load(cli)?;
-    let db = connect(&loaded, cli.json || args.watch).await?;
     if !args.watch {
+        let db = connect(&loaded, cli.json).await?;
         let report = db.health().await;
         close(db).await;
         print_report(cli, &report);
@@ -203,6 +243,32 @@ async fn health(cli: &Cli, args: &HealthArgs) -> Outcome {
     }
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
+    // Watching a database that is not up yet: one UNHEALTHY line per failed connect,
+    // until it answers. A configuration this build cannot use never heals.
+    let db = loop {
+        let failure = tokio::select! {
+            _ = &mut ctrl_c => return Ok(ExitCode::SUCCESS),
+            connected = connect(&loaded, true) => match connected {
+                Ok(db) => break db,
+                Err(failure) => failure,
+            },
+        };
+        if matches!(
+            failure.error.kind(),
+            ErrorKind::Config | ErrorKind::UnsupportedDatabase
+        ) {
+            return Err(failure);
+        }
+        let stats = PoolStats::default();
+        print_line(
+            cli,
+            &HealthReport::unhealthy(loaded.config.database_type, &failure.error, stats),
+        );
+        tokio::select! {
+            _ = &mut ctrl_c => return Ok(ExitCode::SUCCESS),
+            () = tokio::time::sleep(args.interval) => {}
+        }
+    };
     loop {
         tokio::select! {
             _ = &mut ctrl_c => break,

@@ -598,3 +598,78 @@ fn postgres_server_down_is_a_connect_error() {
     assert!(!run.stderr.contains("hunter2"), "{run:#?}");
     assert!(!run.stdout.contains("hunter2"), "{run:#?}");
 }
+
+/// `health --watch` on a database that is not up yet keeps watching: one UNHEALTHY line
+/// per failed connect, instead of exiting at the first.
+#[cfg(feature = "postgres")]
+#[test]
+fn health_watch_waits_for_a_server_that_is_down() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let sb = Sandbox::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbctl"))
+        .args(["health", "--watch", "--interval", "50ms"])
+        .current_dir(sb.path())
+        .env_clear()
+        .env("DB_TYPE", "postgres")
+        .env("DB_POSTGRES_HOST", "127.0.0.1")
+        .env("DB_POSTGRES_PORT", &port)
+        .env("DB_POSTGRES_MAX_RETRIES", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(3)
+        .map(Result::unwrap)
+        .collect();
+    let exited = child.try_wait().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(exited, None, "dbctl exited while watching: {lines:?}");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for line in &lines {
+        assert!(line.contains(" UNHEALTHY connect: "), "{line}");
+        assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    }
+}
+
+/// `DB_MYSQL_*` variables without a database type are not silently ignored: dbctl says
+/// that the default SQLite database is used and how to select MySQL.
+#[test]
+fn section_variables_without_a_type_get_a_note() {
+    let sb = Sandbox::new();
+    let run = sb.ok(
+        &["config"],
+        &[
+            ("DB_MYSQL_PORT", "3307"),
+            ("DB_SQLITE_FILE_PATH", ":memory:"),
+        ],
+    );
+    assert!(
+        run.stderr.contains(
+            "note: DB_MYSQL_PORT is set, but the database type is sqlite (the default), so \
+             it is ignored; set DB_TYPE=mysql to use it"
+        ),
+        "{run:#?}"
+    );
+    // With a type chosen, the other sections' variables are the user's business.
+    let run = sb.ok(
+        &["config"],
+        &[
+            ("DB_TYPE", "sqlite"),
+            ("DB_MYSQL_PORT", "3307"),
+            ("DB_SQLITE_FILE_PATH", ":memory:"),
+        ],
+    );
+    assert!(!run.stderr.contains("note:"), "{run:#?}");
+}
