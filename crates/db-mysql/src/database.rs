@@ -74,7 +74,7 @@ impl std::fmt::Debug for MySqlDatabase {
 /// The `SET` statement run on every new connection (and after every reset), and the
 /// session's UTC offset in minutes when it is fixed.
 pub(crate) fn session_setup(config: &MySqlConfig) -> (String, Option<i32>) {
-    let (zone_sql, minutes) = match config.loc.as_str() {
+    let (zone_sql, minutes) = match config.canonical_loc() {
         "UTC" => ("+00:00".to_owned(), Some(0)),
         "Local" => {
             let minutes = chrono::Local::now().offset().local_minus_utc() / 60;
@@ -797,6 +797,16 @@ mod tests {
             (
                 "SET NAMES latin1, time_zone = '-08:00'".to_owned(),
                 Some(-480)
+            )
+        );
+        // `UTC` and `Local` in any case, even assigned to the field directly.
+        let mut cfg = MySqlConfig::default();
+        cfg.loc = "utc".to_owned();
+        assert_eq!(
+            session_setup(&cfg),
+            (
+                "SET NAMES utf8mb4, time_zone = '+00:00'".to_owned(),
+                Some(0)
             )
         );
         let cfg = MySqlConfig::default().with_loc("Europe/Berlin");

@@ -60,6 +60,10 @@ pub(crate) fn env_layers(
 /// Converts an environment value for `field`. Text, enum and duration values are kept
 /// byte for byte (their rules are checked when the configuration is extracted); integers
 /// and booleans are parsed here.
+///
+/// A number that is not a whole one (`1.5`) is passed on as a number, so that the field's
+/// own rule reports it, as for a file (`must be a whole number from 0 to 4294967295,
+/// got 1.5`).
 fn parse_value(field: &ConfigField, value: &str) -> Result<Json, String> {
     match field.kind {
         FieldKind::Integer => {
@@ -68,6 +72,8 @@ fn parse_value(field: &ConfigField, value: &str) -> Result<Json, String> {
                 Ok(Json::from(i))
             } else if let Ok(u) = t.parse::<u64>() {
                 Ok(Json::from(u))
+            } else if let Some(f) = t.parse::<f64>().ok().filter(|f| f.is_finite()) {
+                Ok(Json::from(f))
             } else {
                 Err(format!("expected an integer, got {value:?}"))
             }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use dbcore::config::SECTION;
+use dbcore::config::{RELATED_FIELDS, SECTION};
 use dbcore::{ConfigErrors, ConfigProblem, DatabaseConfig, Error, Result};
 use figment::Figment;
 use figment::error::Kind;
@@ -193,62 +193,78 @@ impl ConfigLoader {
 
     /// Loads, merges, extracts and validates the configuration.
     ///
-    /// Every error is [`Error::Config`], each problem naming the field path (when there
-    /// is one) and where the value came from: `file ./db.json`, `env var DB_POSTGRES_PORT`,
-    /// `DATABASE_URL`.
+    /// Every error is [`Error::Config`] listing every problem found, each naming the
+    /// field path (when there is one) and where the value came from: `file ./db.json`,
+    /// `env var DB_POSTGRES_PORT`, `DATABASE_URL`. A value that cannot be read (a port of
+    /// 70000, an unknown key, a bad duration) does not hide the problems of other values.
+    ///
+    /// A `maxIdleConns` nobody set follows a lower `maxOpenConns`, as in Go's
+    /// `database/sql`; one that was set must not exceed it.
     pub fn load(&self) -> Result<LoadedConfig> {
         let mut problems = Vec::new();
+        // A file or DATABASE_URL that could not be read at all: its values are missing, so
+        // checking the rest would report problems that are not there.
+        let mut source_missing = false;
         let mut layers = vec![Layer::new(
             DEFAULT_ORIGIN,
             serde_json::json!({ SECTION: DatabaseConfig::default() }),
         )];
-        if let Some(path) = &self.file
-            && let Some(layer) = file_layer(path, &mut problems)
-        {
-            layers.push(layer);
+        if let Some(path) = &self.file {
+            match file_layer(path, &mut problems) {
+                Some(layer) => layers.push(layer),
+                None => source_missing = true,
+            }
         }
         let vars = self.env_vars_snapshot();
         if let Some(Ok(url)) = vars.get(DATABASE_URL) {
             if !url.trim().is_empty() {
                 match url_data(url) {
                     Ok(data) => layers.push(Layer::new(url::ORIGIN, data)),
-                    Err(p) => problems.extend(p),
+                    Err(p) => {
+                        problems.extend(p);
+                        source_missing = true;
+                    }
                 }
             }
         } else if let Some(Err(())) = vars.get(DATABASE_URL) {
             problems.push(
                 ConfigProblem::new("", "the value is not valid UTF-8").with_origin(url::ORIGIN),
             );
+            source_missing = true;
         }
+        // Variables that could not be read leave their field at the value below them;
+        // the other values are still checked.
         layers.extend(env_layers(&vars, &mut problems));
-        if !problems.is_empty() {
-            return Err(Error::Config(ConfigErrors(problems)));
+        if source_missing {
+            return Err(config_errors(problems));
         }
+        let mut unreadable: Vec<String> = problems
+            .iter()
+            .filter(|p| !p.path.is_empty())
+            .map(|p| p.path.clone())
+            .collect();
 
         let sources: Vec<String> = layers.iter().map(|l| l.name().to_owned()).collect();
         let figment = layers
             .into_iter()
             .fold(Figment::new(), |fig, layer| fig.merge(layer));
 
-        let root: Root = figment.extract().map_err(|e| {
-            Error::Config(ConfigErrors(
-                e.into_iter()
-                    .map(|e| figment_problem(&figment, e))
-                    .collect(),
-            ))
-        })?;
-        let config = root.database;
-
-        let problems: Vec<ConfigProblem> = config
-            .problems()
-            .into_iter()
-            .map(|p| match origin(&figment, &p.path) {
-                Some(o) => p.with_origin(o),
-                None => p,
-            })
-            .collect();
+        let Some(mut config) = extract(&figment, &mut problems, &mut unreadable) else {
+            return Err(config_errors(problems));
+        };
+        follow_max_open_conns(&mut config, &figment);
+        problems.extend(
+            config
+                .problems()
+                .into_iter()
+                .filter(|p| !depends_on_unreadable(&p.path, &unreadable))
+                .map(|p| match origin(&figment, &p.path) {
+                    Some(o) => p.with_origin(o),
+                    None => p,
+                }),
+        );
         if !problems.is_empty() {
-            return Err(Error::Config(ConfigErrors(problems)));
+            return Err(config_errors(problems));
         }
 
         let origins = config_fields()
@@ -372,6 +388,141 @@ fn file_layer(path: &Path, problems: &mut Vec<ConfigProblem>) -> Option<Layer> {
     }
 }
 
+/// The most extraction attempts: each one removes at least one unreadable value, so this
+/// only bounds a file with very many of them.
+const MAX_EXTRACT_ATTEMPTS: usize = 200;
+
+/// Extracts the configuration from the merged values, reporting every value that cannot
+/// be read rather than only the first (serde stops at the first error).
+///
+/// Each failed attempt records its problem (with the origin from `figment`), removes the
+/// offending key from the merged values so that the field takes its default, adds its
+/// path to `unreadable`, and tries again. `None` when no configuration could be built;
+/// `problems` then says why.
+fn extract(
+    figment: &Figment,
+    problems: &mut Vec<ConfigProblem>,
+    unreadable: &mut Vec<String>,
+) -> Option<DatabaseConfig> {
+    let mut merged = match figment.find_value("") {
+        Ok(value) => value,
+        Err(e) => {
+            problems.extend(e.into_iter().map(|e| figment_problem(figment, e)));
+            return None;
+        }
+    };
+    for _ in 0..MAX_EXTRACT_ATTEMPTS {
+        let errors = match merged.deserialize::<Root>() {
+            Ok(root) => return Some(root.database),
+            Err(e) => e,
+        };
+        let mut removed_any = false;
+        for e in errors {
+            let keys = e.path.clone();
+            problems.push(figment_problem(figment, e));
+            if !keys.is_empty() && remove_key(&mut merged, &keys) {
+                unreadable.push(keys.join("."));
+                removed_any = true;
+            }
+        }
+        if !removed_any {
+            return None;
+        }
+    }
+    None
+}
+
+/// Removes the value at `keys` from `value`; `false` if there is none.
+fn remove_key(value: &mut Value, keys: &[String]) -> bool {
+    let (Value::Dict(_, dict), Some((first, rest))) = (value, keys.split_first()) else {
+        return false;
+    };
+    if rest.is_empty() {
+        dict.remove(first).is_some()
+    } else {
+        dict.get_mut(first)
+            .is_some_and(|child| remove_key(child, rest))
+    }
+}
+
+/// Whether the problem at `path` may be an artefact of an unreadable value: the value
+/// itself (or a section holding it) could not be read, or the rule compares it with a
+/// field that could not be read ([`RELATED_FIELDS`]) and so has its default.
+fn depends_on_unreadable(path: &str, unreadable: &[String]) -> bool {
+    let within =
+        |p: &str, of: &str| p == of || p.strip_prefix(of).is_some_and(|r| r.starts_with('.'));
+    if unreadable.iter().any(|u| within(path, u)) {
+        return true;
+    }
+    let Some((section, field)) = path.rsplit_once('.') else {
+        return false;
+    };
+    RELATED_FIELDS
+        .iter()
+        .filter(|(f, _)| *f == field)
+        .any(|(_, other)| {
+            let other = format!("{section}.{other}");
+            unreadable.iter().any(|u| within(&other, u))
+        })
+}
+
+/// Lowers each section's `maxIdleConns` to its `maxOpenConns` when it is larger and
+/// nobody set it (its origin is the default), as Go's `database/sql` does.
+fn follow_max_open_conns(config: &mut DatabaseConfig, figment: &Figment) {
+    let defaulted = |section: &str| {
+        origin(figment, &format!("{SECTION}.{section}.maxIdleConns")).as_deref()
+            == Some(DEFAULT_ORIGIN)
+    };
+    if defaulted("postgres") {
+        let c = &mut config.postgres;
+        c.max_idle_conns = c.max_idle_conns.min(c.max_open_conns);
+    }
+    if defaulted("mysql") {
+        let c = &mut config.mysql;
+        c.max_idle_conns = c.max_idle_conns.min(c.max_open_conns);
+    }
+    if defaulted("sqlite") {
+        let c = &mut config.sqlite;
+        c.max_idle_conns = c.max_idle_conns.min(c.max_open_conns);
+    }
+}
+
+/// [`Error::Config`] with `problems` in a stable order: `type` and whole-file problems
+/// first, then the sections in [`DatabaseType::ALL`](dbcore::DatabaseType::ALL) order,
+/// by field path within a section; the same problem reported twice is shown once.
+fn config_errors(mut problems: Vec<ConfigProblem>) -> Error {
+    let section_rank = |path: &str| {
+        let section = path
+            .strip_prefix(SECTION)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .and_then(|rest| rest.split_once('.'))
+            .map(|(section, _)| section);
+        match section {
+            None => 0,
+            Some(s) => dbcore::DatabaseType::ALL
+                .iter()
+                .position(|t| t.as_str() == s)
+                .map_or(usize::MAX, |p| p + 1),
+        }
+    };
+    // A stable sort: problems at the same path keep the order they were found in.
+    problems.sort_by(|a, b| {
+        section_rank(&a.path)
+            .cmp(&section_rank(&b.path))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    let mut seen = Vec::with_capacity(problems.len());
+    problems.retain(|p| {
+        if seen.contains(p) {
+            false
+        } else {
+            seen.push(p.clone());
+            true
+        }
+    });
+    Error::Config(ConfigErrors(problems))
+}
+
 /// The origin name of the value at `path` (`database.postgres.port`).
 fn origin(figment: &Figment, path: &str) -> Option<String> {
     figment.find_metadata(path).map(|m| m.name.to_string())
@@ -414,6 +565,8 @@ fn figment_problem(figment: &Figment, e: figment::Error) -> ConfigProblem {
         }
         other => other.to_string(),
     };
+    // The path is looked up in the original figment: `extract` works on a copy of its
+    // values, every one of which is also in the figment.
     let origin = origin(figment, &path).or_else(|| e.metadata.as_ref().map(|m| m.name.to_string()));
     let problem = ConfigProblem::new(path, message);
     match origin {

@@ -326,6 +326,21 @@ macro_rules! setters {
             self
         }
     };
+    // `maxOpenConns`: also lowers `max_idle_conns`, as Go's `DB.SetMaxOpenConns` does.
+    (@one max_open $fn:ident $field:ident $t:ty) => {
+        #[doc = concat!("Sets `", stringify!($field), "` (see the field's documentation), and")]
+        /// lowers `max_idle_conns` to the same value if it is larger, as Go's
+        /// `DB.SetMaxOpenConns` does, so that lowering the pool size alone stays valid.
+        ///
+        /// Set `max_idle_conns` afterwards to choose it explicitly: a value above
+        /// `max_open_conns` set that way is still reported by validation.
+        #[must_use]
+        pub fn $fn(mut self, value: $t) -> Self {
+            self.$field = value;
+            self.max_idle_conns = self.max_idle_conns.min(value);
+            self
+        }
+    };
 }
 pub(crate) use setters;
 
@@ -380,6 +395,94 @@ pub(crate) mod port {
                 _ => Err(E::custom(message(v))),
             }
         }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<u16, E> {
+            Err(E::custom(format!(
+                "must be a whole number between 1 and 65535, got {v:?}"
+            )))
+        }
+    }
+}
+
+/// Serde helper for integer fields (`maxOpenConns`, `maxRetries`, `cacheSize`, ...):
+/// any number is read, and one the field's type cannot hold (negative for a count,
+/// too large, or with a fraction) is rejected with
+/// `must be a whole number from 0 to 4294967295, got -1` instead of serde's
+/// `invalid value: integer `-1`, expected u32`.
+pub(crate) mod whole {
+    use std::fmt;
+    use std::marker::PhantomData;
+
+    use serde::{Deserializer, de};
+
+    /// An integer type a configuration field can have.
+    pub(crate) trait Whole: Copy + fmt::Display + TryFrom<i128> {
+        /// The smallest value.
+        const MIN: Self;
+        /// The largest value.
+        const MAX: Self;
+    }
+
+    impl Whole for u32 {
+        const MIN: Self = u32::MIN;
+        const MAX: Self = u32::MAX;
+    }
+
+    impl Whole for i64 {
+        const MIN: Self = i64::MIN;
+        const MAX: Self = i64::MAX;
+    }
+
+    /// `must be a whole number from <MIN> to <MAX>, got <got>`.
+    pub(crate) fn message<T: Whole>(got: impl fmt::Display) -> String {
+        format!(
+            "must be a whole number from {} to {}, got {got}",
+            T::MIN,
+            T::MAX
+        )
+    }
+
+    pub(crate) fn deserialize<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Whole,
+    {
+        deserializer.deserialize_any(WholeVisitor(PhantomData))
+    }
+
+    struct WholeVisitor<T>(PhantomData<T>);
+
+    impl<T: Whole> de::Visitor<'_> for WholeVisitor<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "a whole number from {} to {}", T::MIN, T::MAX)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            self.visit_i128(i128::from(v))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            self.visit_i128(i128::from(v))
+        }
+
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<T, E> {
+            T::try_from(v).map_err(|_| E::custom(message::<T>(v)))
+        }
+
+        fn visit_u128<E: de::Error>(self, v: u128) -> Result<T, E> {
+            match i128::try_from(v) {
+                Ok(v) => self.visit_i128(v),
+                Err(_) => Err(E::custom(message::<T>(v))),
+            }
+        }
+
+        /// Numbers with a fraction, and whole numbers written as such (`25.0`): the
+        /// value is shown as written (`1.5`, `25.0`), never silently truncated.
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+            Err(E::custom(message::<T>(format!("{v:?}"))))
+        }
     }
 }
 
@@ -409,6 +512,14 @@ pub(crate) struct Checker<'a> {
 
 /// The largest `maxRetries` accepted.
 pub const MAX_RETRIES_LIMIT: u32 = 100;
+
+/// Rules that compare two fields of a section: `(field, the field it is checked
+/// against)`. A loader that could not read the second field (and so used its default)
+/// should not report the first: the comparison would be against a value nobody set.
+pub const RELATED_FIELDS: &[(&str, &str)] = &[
+    ("maxIdleConns", "maxOpenConns"),
+    ("retryDelay", "maxRetries"),
+];
 
 impl<'a> Checker<'a> {
     pub(crate) fn new(prefix: &'a str, problems: &'a mut Vec<ConfigProblem>) -> Self {
@@ -634,6 +745,91 @@ mod tests {
         let cfg: DatabaseConfig =
             serde_json::from_str(r#"{ "mysql": { "port": 65535 } }"#).unwrap();
         assert_eq!(cfg.mysql.port, 65535);
+    }
+
+    #[test]
+    fn integers_out_of_range_name_the_rule() {
+        let err = |json: &str| {
+            serde_json::from_str::<DatabaseConfig>(json)
+                .unwrap_err()
+                .to_string()
+        };
+        for (json, expected) in [
+            (
+                r#"{ "postgres": { "maxRetries": -1 } }"#,
+                "must be a whole number from 0 to 4294967295, got -1",
+            ),
+            (
+                r#"{ "mysql": { "maxOpenConns": 4294967296 } }"#,
+                "must be a whole number from 0 to 4294967295, got 4294967296",
+            ),
+            (
+                r#"{ "sqlite": { "maxIdleConns": 1.5 } }"#,
+                "must be a whole number from 0 to 4294967295, got 1.5",
+            ),
+            (
+                r#"{ "postgres": { "maxOpenConns": 25.0 } }"#,
+                "must be a whole number from 0 to 4294967295, got 25.0",
+            ),
+            (
+                r#"{ "sqlite": { "cacheSize": -0.5 } }"#,
+                "must be a whole number from -9223372036854775808 to 9223372036854775807, \
+                 got -0.5",
+            ),
+            (
+                r#"{ "postgres": { "port": 5432.5 } }"#,
+                "must be a whole number between 1 and 65535, got 5432.5",
+            ),
+            (
+                r#"{ "mysql": { "maxRetries": "3" } }"#,
+                "expected a whole number from 0 to 4294967295",
+            ),
+        ] {
+            let err = err(json);
+            assert!(err.contains(expected), "{json}: {err}");
+            assert!(
+                !err.contains("u32") && !err.contains("i64"),
+                "{json}: {err}"
+            );
+        }
+        // In-range values of every integer field still read.
+        let cfg: DatabaseConfig = serde_json::from_str(
+            r#"{ "postgres": { "maxRetries": 0, "maxOpenConns": 4294967295 },
+                 "sqlite": { "cacheSize": -9223372036854775808 } }"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.postgres.max_retries, 0);
+        assert_eq!(cfg.postgres.max_open_conns, u32::MAX);
+        assert_eq!(cfg.sqlite.cache_size, i64::MIN);
+    }
+
+    #[test]
+    fn with_max_open_conns_lowers_a_larger_max_idle_conns() {
+        let pg = PostgresConfig::default().with_max_open_conns(3);
+        assert_eq!((pg.max_open_conns, pg.max_idle_conns), (3, 3));
+        pg.validate().unwrap();
+        let my = MySqlConfig::default().with_max_open_conns(2);
+        assert_eq!(my.max_idle_conns, 2);
+        my.validate().unwrap();
+        let lite = SqliteConfig::default().with_max_open_conns(1);
+        assert_eq!(lite.max_idle_conns, 1);
+        lite.validate().unwrap();
+        // A smaller idle limit is kept; raising maxOpenConns never raises it.
+        let pg = PostgresConfig::default().with_max_open_conns(100);
+        assert_eq!(pg.max_idle_conns, 5);
+        // An idle limit set afterwards is the caller's choice, and still checked.
+        let err = PostgresConfig::default()
+            .with_max_open_conns(3)
+            .with_max_idle_conns(10)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "database.postgres.maxIdleConns: must not exceed maxOpenConns (3), got 10"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -40,10 +40,21 @@ pub struct MySqlConfig {
     pub parse_time: bool,
     /// Time zone for date/time values: `Local`, `UTC`, an IANA name such as
     /// `Europe/Berlin`, or a UTC offset such as `+05:30`. Default `UTC`.
+    ///
+    /// `UTC` and `Local` are read case-insensitively and stored in this spelling (see
+    /// [`canonical_loc`](Self::canonical_loc)). An IANA name is only checked for its
+    /// syntax here; whether the server knows it (its time zone tables are loaded with
+    /// `mysql_tzinfo_to_sql`) is checked when connecting.
+    #[serde(deserialize_with = "deserialize_loc")]
     pub loc: String,
     /// Most connections the pool opens at once. At least 1. Default 25.
+    #[serde(deserialize_with = "super::whole::deserialize")]
     pub max_open_conns: u32,
     /// Most idle connections kept in the pool; at most `maxOpenConns`. Default 5.
+    /// When it is not set, it follows a lower `maxOpenConns` (as in Go's `database/sql`):
+    /// see [`with_max_open_conns`](Self::with_max_open_conns); `dbfactory`'s loader
+    /// does the same for values nobody set.
+    #[serde(deserialize_with = "super::whole::deserialize")]
     pub max_idle_conns: u32,
     /// A connection older than this is closed instead of reused; `0` means unlimited.
     /// Keep it below the server's `wait_timeout`. Default `5m`.
@@ -59,6 +70,7 @@ pub struct MySqlConfig {
     pub timeout: Duration,
     /// How often a failed connect is retried (transient failures only); at most 100.
     /// Default 3.
+    #[serde(deserialize_with = "super::whole::deserialize")]
     pub max_retries: u32,
     /// Delay before the first connect retry; doubles with each further retry, with jitter.
     /// Must be greater than 0 when `maxRetries` is not 0. Default `1s`.
@@ -102,8 +114,7 @@ setters!(MySqlConfig {
     set with_ssl_mode(ssl_mode: SslMode),
     into with_charset(charset: String),
     set with_parse_time(parse_time: bool),
-    into with_loc(loc: String),
-    set with_max_open_conns(max_open_conns: u32),
+    max_open with_max_open_conns(max_open_conns: u32),
     set with_max_idle_conns(max_idle_conns: u32),
     set with_conn_max_lifetime(conn_max_lifetime: Duration),
     set with_conn_max_idle_time(conn_max_idle_time: Duration),
@@ -114,6 +125,23 @@ setters!(MySqlConfig {
 });
 
 impl MySqlConfig {
+    /// Sets `loc` (see the field's documentation); `utc` and `local` in any case are
+    /// stored as `UTC` and `Local`.
+    #[must_use]
+    pub fn with_loc(mut self, loc: impl Into<String>) -> Self {
+        let loc = loc.into();
+        self.loc = canonical_loc(&loc).to_owned();
+        self
+    }
+
+    /// `loc` with `UTC` and `Local` in their canonical spelling whatever case they were
+    /// written in (`utc` → `UTC`, `LOCAL` → `Local`); any other value unchanged. Code that
+    /// interprets `loc` should match on this rather than on the field, which a caller
+    /// may have assigned directly.
+    pub fn canonical_loc(&self) -> &str {
+        canonical_loc(&self.loc)
+    }
+
     /// Checks every rule and returns [`Error::Config`] listing every problem, with paths
     /// under `database.mysql`.
     pub fn validate(&self) -> Result<(), Error> {
@@ -177,11 +205,28 @@ impl MySqlConfig {
     /// (330) or `-08:00` (-480); `None` for `Local` and IANA names, which need a time-zone
     /// database to resolve.
     pub fn loc_offset_minutes(&self) -> Option<i32> {
-        if self.loc == "UTC" {
+        if self.canonical_loc() == "UTC" {
             return Some(0);
         }
         parse_offset(&self.loc)
     }
+}
+
+/// `UTC` / `Local` for any spelling of them, else `loc` unchanged.
+fn canonical_loc(loc: &str) -> &str {
+    if loc.eq_ignore_ascii_case("UTC") {
+        "UTC"
+    } else if loc.eq_ignore_ascii_case("Local") {
+        "Local"
+    } else {
+        loc
+    }
+}
+
+/// Reads `loc`, storing `utc` / `local` (any case) as `UTC` / `Local`.
+fn deserialize_loc<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let loc = String::deserialize(deserializer)?;
+    Ok(canonical_loc(&loc).to_owned())
 }
 
 /// `[A-Za-z0-9_]+`.
@@ -209,9 +254,10 @@ fn parse_offset(s: &str) -> Option<i32> {
     Some(sign * (hours * 60 + minutes))
 }
 
-/// `Local`, `UTC`, an IANA-style name (`Europe/Berlin`, `Etc/GMT+5`,
+/// `Local`, `UTC` (in any case), an IANA-style name (`Europe/Berlin`, `Etc/GMT+5`,
 /// `America/Port-au-Prince`, `EST5EDT`) or an offset (`+05:30`).
 fn is_valid_loc(s: &str) -> bool {
+    let s = canonical_loc(s);
     if s == "Local" || s == "UTC" || parse_offset(s).is_some() {
         return true;
     }
@@ -291,6 +337,41 @@ mod tests {
         ] {
             assert!(!is_valid_loc(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn utc_and_local_are_case_insensitive() {
+        for (text, canonical) in [
+            ("utc", "UTC"),
+            ("Utc", "UTC"),
+            ("UTC", "UTC"),
+            ("local", "Local"),
+            ("LOCAL", "Local"),
+            ("Europe/Berlin", "Europe/Berlin"),
+            ("+05:30", "+05:30"),
+        ] {
+            let cfg: MySqlConfig =
+                serde_json::from_value(serde_json::json!({ "loc": text })).unwrap();
+            assert_eq!(cfg.loc, canonical, "{text}");
+            assert_eq!(
+                MySqlConfig::default().with_loc(text).loc,
+                canonical,
+                "{text}"
+            );
+            cfg.validate().unwrap();
+        }
+        // A field assigned directly keeps its spelling; everything that interprets it
+        // goes through canonical_loc.
+        let mut cfg = MySqlConfig {
+            loc: "utc".to_owned(),
+            ..MySqlConfig::default()
+        };
+        assert_eq!(cfg.canonical_loc(), "UTC");
+        assert_eq!(cfg.loc_offset_minutes(), Some(0));
+        assert!(is_valid_loc("lOcAl"));
+        cfg.loc = "local".to_owned();
+        assert_eq!(cfg.canonical_loc(), "Local");
+        assert_eq!(cfg.loc_offset_minutes(), None);
     }
 
     #[test]

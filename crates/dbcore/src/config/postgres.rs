@@ -73,8 +73,13 @@ pub struct PostgresConfig {
     /// TLS mode. Default `prefer`.
     pub ssl_mode: SslMode,
     /// Most connections the pool opens at once. At least 1. Default 25.
+    #[serde(deserialize_with = "super::whole::deserialize")]
     pub max_open_conns: u32,
     /// Most idle connections kept in the pool; at most `maxOpenConns`. Default 5.
+    /// When it is not set, it follows a lower `maxOpenConns` (as in Go's `database/sql`):
+    /// see [`with_max_open_conns`](Self::with_max_open_conns); `dbfactory`'s loader
+    /// does the same for values nobody set.
+    #[serde(deserialize_with = "super::whole::deserialize")]
     pub max_idle_conns: u32,
     /// A connection older than this is closed instead of reused; `0` means unlimited.
     /// Default `5m`.
@@ -90,6 +95,7 @@ pub struct PostgresConfig {
     pub timeout: Duration,
     /// How often a failed connect is retried (transient failures only); at most 100.
     /// Default 3.
+    #[serde(deserialize_with = "super::whole::deserialize")]
     pub max_retries: u32,
     /// Delay before the first connect retry; doubles with each further retry, with jitter.
     /// Must be greater than 0 when `maxRetries` is not 0. Default `1s`.
@@ -128,7 +134,7 @@ setters!(PostgresConfig {
     into with_username(username: String),
     into with_password(password: Secret),
     set with_ssl_mode(ssl_mode: SslMode),
-    set with_max_open_conns(max_open_conns: u32),
+    max_open with_max_open_conns(max_open_conns: u32),
     set with_max_idle_conns(max_idle_conns: u32),
     set with_conn_max_lifetime(conn_max_lifetime: Duration),
     set with_conn_max_idle_time(conn_max_idle_time: Duration),

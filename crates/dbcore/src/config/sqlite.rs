@@ -99,8 +99,13 @@ pub struct SqliteConfig {
     pub timeout: Duration,
     /// Most connections the pool opens at once (SQLite allows one writer at a time; more
     /// connections serve concurrent readers). At least 1. Default 4.
+    #[serde(deserialize_with = "super::whole::deserialize")]
     pub max_open_conns: u32,
     /// Most idle connections kept in the pool; at most `maxOpenConns`. Default 4.
+    /// When it is not set, it follows a lower `maxOpenConns` (as in Go's `database/sql`):
+    /// see [`with_max_open_conns`](Self::with_max_open_conns); `dbfactory`'s loader
+    /// does the same for values nobody set.
+    #[serde(deserialize_with = "super::whole::deserialize")]
     pub max_idle_conns: u32,
     /// A connection older than this is closed instead of reused; `0` means unlimited.
     /// Default `30m`.
@@ -115,6 +120,7 @@ pub struct SqliteConfig {
     /// `PRAGMA synchronous`. Default `NORMAL`.
     pub sync_mode: SyncMode,
     /// `PRAGMA cache_size`: pages when positive, KiB when negative. Default 1000.
+    #[serde(deserialize_with = "super::whole::deserialize")]
     pub cache_size: i64,
     /// `PRAGMA foreign_keys`: enforce foreign-key constraints. Default `true`.
     pub foreign_keys: bool,
@@ -147,7 +153,7 @@ impl Default for SqliteConfig {
 setters!(SqliteConfig {
     into with_file_path(file_path: String),
     set with_timeout(timeout: Duration),
-    set with_max_open_conns(max_open_conns: u32),
+    max_open with_max_open_conns(max_open_conns: u32),
     set with_max_idle_conns(max_idle_conns: u32),
     set with_conn_max_lifetime(conn_max_lifetime: Duration),
     set with_conn_max_idle_time(conn_max_idle_time: Duration),

@@ -750,3 +750,355 @@ fn config_from_url_and_load_config() {
         assert!(loaded.sources.iter().any(|s| s.starts_with("file ")));
     }
 }
+
+/// `path: message (from origin)` for each problem, in the order reported.
+fn rendered(list: &[ConfigProblem]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn every_unreadable_value_in_a_file_is_reported_with_the_rest() {
+    let files = Files::new();
+    let path = files.write(
+        "x.json",
+        r#"{"database":{"type":"postgres","postgres":{"port":70000,"maxOpenConns":0,
+            "timeout":"5 minutes","maxRetries":1000,"retryDelay":"-1s"}}}"#,
+    );
+    let from = format!("(from file {})", path.display());
+    let list = problems(Some(&path), &[]);
+    let shown = rendered(&list);
+    assert_eq!(shown.len(), 5, "{shown:#?}");
+    assert_eq!(
+        shown[0],
+        format!("database.postgres.maxOpenConns: must be at least 1, got 0 {from}")
+    );
+    assert_eq!(
+        shown[1],
+        format!("database.postgres.maxRetries: must be at most 100, got 1000 {from}")
+    );
+    assert_eq!(
+        shown[2],
+        format!("database.postgres.port: must be between 1 and 65535, got 70000 {from}")
+    );
+    assert!(
+        shown[3].starts_with(
+            "database.postgres.retryDelay: invalid duration \"-1s\": durations cannot be negative"
+        ),
+        "{shown:#?}"
+    );
+    assert!(
+        shown[4].starts_with("database.postgres.timeout: invalid duration \"5 minutes\""),
+        "{shown:#?}"
+    );
+    assert!(shown.iter().all(|s| s.ends_with(&from)), "{shown:#?}");
+    let msg = config_err(Some(&path), &[]);
+    assert!(
+        msg.starts_with(
+            "invalid database configuration: 5 problems\n  - database.postgres.maxOpenConns"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn every_unreadable_env_value_is_reported_with_the_rest() {
+    let list = problems(
+        None,
+        &[
+            ("DB_TYPE", "postgres"),
+            ("DB_POSTGRES_PORT", "70000"),
+            ("DB_POSTGRES_MAX_OPEN_CONNS", "0"),
+            ("DB_POSTGRES_TIMEOUT", "5"),
+        ],
+    );
+    let shown = rendered(&list);
+    assert_eq!(shown.len(), 3, "{shown:#?}");
+    assert_eq!(
+        shown[0],
+        "database.postgres.maxOpenConns: must be at least 1, got 0 \
+         (from env var DB_POSTGRES_MAX_OPEN_CONNS)"
+    );
+    assert_eq!(
+        shown[1],
+        "database.postgres.port: must be between 1 and 65535, got 70000 \
+         (from env var DB_POSTGRES_PORT)"
+    );
+    assert!(
+        shown[2].starts_with("database.postgres.timeout: invalid duration \"5\""),
+        "{shown:#?}"
+    );
+    assert!(
+        shown[2].ends_with("(from env var DB_POSTGRES_TIMEOUT)"),
+        "{shown:#?}"
+    );
+
+    let list = problems(
+        None,
+        &[
+            ("DB_TYPE", "sqlite"),
+            ("DB_SQLITE_JOURNAL_MODE", "fast"),
+            ("DB_SQLITE_SYNC_MODE", "x"),
+            ("DB_SQLITE_MAX_OPEN_CONNS", "0"),
+        ],
+    );
+    let paths: Vec<&str> = list.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "database.sqlite.journalMode",
+            "database.sqlite.maxOpenConns",
+            "database.sqlite.syncMode"
+        ],
+        "{list:#?}"
+    );
+    assert!(
+        list[0].message.contains("unknown journalMode \"fast\""),
+        "{list:#?}"
+    );
+    assert!(
+        list[2].message.contains("one of OFF, NORMAL, FULL, EXTRA"),
+        "{list:#?}"
+    );
+    assert_eq!(
+        list[1].origin.as_deref(),
+        Some("env var DB_SQLITE_MAX_OPEN_CONNS")
+    );
+}
+
+#[test]
+fn unknown_keys_do_not_hide_other_problems() {
+    let files = Files::new();
+    let path = files.write(
+        "db.yaml",
+        "database:\n  type: postgres\n  postgres:\n    port: 70000\n    maxOpenConns: 0\n    hots: db\n",
+    );
+    let list = problems(Some(&path), &[]);
+    let paths: Vec<&str> = list.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "database.postgres.hots",
+            "database.postgres.maxOpenConns",
+            "database.postgres.port"
+        ],
+        "{list:#?}"
+    );
+    assert!(list[0].message.contains("did you mean host?"), "{list:#?}");
+    let from = format!("file {}", path.display());
+    assert!(
+        list.iter()
+            .all(|p| p.origin.as_deref() == Some(from.as_str())),
+        "{list:#?}"
+    );
+}
+
+#[test]
+fn problems_in_every_section_are_reported() {
+    let files = Files::new();
+    let path = files.write(
+        "db.json",
+        r#"{"database":{"type":"postgres","postgres":{"port":70000},"mysql":{"port":0}}}"#,
+    );
+    let shown = rendered(&problems(Some(&path), &[]));
+    let from = format!("(from file {})", path.display());
+    assert_eq!(
+        shown,
+        [
+            format!("database.postgres.port: must be between 1 and 65535, got 70000 {from}"),
+            format!("database.mysql.port: must be between 1 and 65535, got 0 {from}"),
+        ]
+    );
+}
+
+#[test]
+fn an_unreadable_value_causes_no_follow_up_problems() {
+    // maxOpenConns could not be read, so it has its default (25): comparing the idle
+    // limit with it would be comparing with a value nobody set.
+    let files = Files::new();
+    let path = files.write(
+        "db.json",
+        r#"{"database":{"mysql":{"maxOpenConns":-1,"maxIdleConns":30,
+            "maxRetries":"x","retryDelay":"0"}}}"#,
+    );
+    let list = problems(Some(&path), &[]);
+    let paths: Vec<&str> = list.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["database.mysql.maxOpenConns", "database.mysql.maxRetries"],
+        "{list:#?}"
+    );
+    // A whole section that cannot be read is one problem, not one per rule.
+    let path = files.write("s.json", r#"{"database":{"sqlite":"fast"}}"#);
+    let list = problems(Some(&path), &[]);
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(list[0].path, "database.sqlite");
+
+    // The same for variables that are not numbers at all, which are rejected before
+    // extraction: the other values are still checked.
+    let shown = rendered(&problems(
+        None,
+        &[
+            ("DB_POSTGRES_MAX_OPEN_CONNS", "many"),
+            ("DB_POSTGRES_MAX_IDLE_CONNS", "30"),
+            ("DB_POSTGRES_PORT", "70000"),
+        ],
+    ));
+    assert_eq!(
+        shown,
+        [
+            "database.postgres.maxOpenConns: expected an integer, got \"many\" \
+             (from env var DB_POSTGRES_MAX_OPEN_CONNS)",
+            "database.postgres.port: must be between 1 and 65535, got 70000 \
+             (from env var DB_POSTGRES_PORT)",
+        ]
+    );
+}
+
+#[test]
+fn out_of_range_integers_name_the_rule() {
+    let files = Files::new();
+    let path = files.write(
+        "db.json",
+        r#"{"database":{"postgres":{"maxRetries":-1,"maxOpenConns":2.5}}}"#,
+    );
+    let from = format!("(from file {})", path.display());
+    assert_eq!(
+        rendered(&problems(Some(&path), &[])),
+        [
+            format!(
+                "database.postgres.maxOpenConns: must be a whole number from 0 to 4294967295, \
+                 got 2.5 {from}"
+            ),
+            format!(
+                "database.postgres.maxRetries: must be a whole number from 0 to 4294967295, \
+                 got -1 {from}"
+            ),
+        ]
+    );
+    assert_eq!(
+        rendered(&problems(
+            None,
+            &[
+                ("DB_POSTGRES_MAX_RETRIES", "-1"),
+                ("DB_MYSQL_MAX_OPEN_CONNS", "1.5"),
+                ("DB_SQLITE_CACHE_SIZE", "-2.5"),
+            ]
+        )),
+        [
+            "database.postgres.maxRetries: must be a whole number from 0 to 4294967295, got -1 \
+             (from env var DB_POSTGRES_MAX_RETRIES)",
+            "database.sqlite.cacheSize: must be a whole number from -9223372036854775808 to \
+             9223372036854775807, got -2.5 (from env var DB_SQLITE_CACHE_SIZE)",
+            "database.mysql.maxOpenConns: must be a whole number from 0 to 4294967295, got 1.5 \
+             (from env var DB_MYSQL_MAX_OPEN_CONNS)",
+        ]
+    );
+}
+
+#[test]
+fn an_unset_max_idle_conns_follows_a_lower_max_open_conns() {
+    let loaded = load(None, &[("DB_POSTGRES_MAX_OPEN_CONNS", "3")]).unwrap();
+    assert_eq!(loaded.config.postgres.max_open_conns, 3);
+    assert_eq!(loaded.config.postgres.max_idle_conns, 3);
+    assert_eq!(
+        loaded.origin_of("postgres.maxIdleConns").as_deref(),
+        Some("default")
+    );
+    // Other sections keep their defaults.
+    assert_eq!(loaded.config.mysql.max_idle_conns, 5);
+
+    let files = Files::new();
+    let path = files.write(
+        "db.yaml",
+        "database:\n  mysql:\n    maxOpenConns: 2\n  sqlite:\n    maxOpenConns: 1\n",
+    );
+    let cfg = load(Some(&path), &[]).unwrap().config;
+    assert_eq!((cfg.mysql.max_open_conns, cfg.mysql.max_idle_conns), (2, 2));
+    assert_eq!(
+        (cfg.sqlite.max_open_conns, cfg.sqlite.max_idle_conns),
+        (1, 1)
+    );
+    // A higher maxOpenConns leaves the idle default alone.
+    let cfg = load(None, &[("DB_POSTGRES_MAX_OPEN_CONNS", "50")])
+        .unwrap()
+        .config;
+    assert_eq!(cfg.postgres.max_idle_conns, 5);
+
+    // A value that was set is the user's choice, and still checked, even if it equals
+    // the default.
+    let path = files.write(
+        "set.json",
+        r#"{"database":{"postgres":{"maxOpenConns":3,"maxIdleConns":5}}}"#,
+    );
+    let shown = rendered(&problems(Some(&path), &[]));
+    assert_eq!(
+        shown,
+        [format!(
+            "database.postgres.maxIdleConns: must not exceed maxOpenConns (3), got 5 (from file {})",
+            path.display()
+        )]
+    );
+    let msg = config_err(
+        None,
+        &[
+            ("DB_SQLITE_MAX_OPEN_CONNS", "2"),
+            ("DB_SQLITE_MAX_IDLE_CONNS", "4"),
+        ],
+    );
+    assert!(
+        msg.contains("database.sqlite.maxIdleConns: must not exceed maxOpenConns (2), got 4"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn mysql_loc_utc_and_local_in_any_case() {
+    let cfg = load(None, &[("DB_MYSQL_LOC", "utc")]).unwrap().config;
+    assert_eq!(cfg.mysql.loc, "UTC");
+    assert_eq!(cfg.mysql.loc_offset_minutes(), Some(0));
+    let files = Files::new();
+    let path = files.write("db.yaml", "database:\n  mysql:\n    loc: LOCAL\n");
+    assert_eq!(load(Some(&path), &[]).unwrap().config.mysql.loc, "Local");
+    let cfg = load(None, &[("DATABASE_URL", "mysql://root@h/app?loc=utc")])
+        .unwrap()
+        .config;
+    assert_eq!(cfg.mysql.loc, "UTC");
+    // Other names are kept as written.
+    let cfg = load(None, &[("DB_MYSQL_LOC", "Europe/Berlin")])
+        .unwrap()
+        .config;
+    assert_eq!(cfg.mysql.loc, "Europe/Berlin");
+}
+
+#[test]
+fn problems_are_ordered_by_section_and_path_without_duplicates() {
+    let p = |path: &str, msg: &str| ConfigProblem::new(path, msg).with_origin("x");
+    let Error::Config(ConfigErrors(list)) = config_errors(vec![
+        p("database.mysql.port", "m"),
+        p("database.postgres.timeout", "t"),
+        p("database.postgres.port", "p"),
+        p("", "unknown environment variable DB_MYSQL_X"),
+        p("database.postgres.port", "p"),
+        p("database.sqlite.filePath", "f"),
+        p("database.type", "t"),
+        p("database.postgres.port", "second"),
+    ]) else {
+        panic!("expected a config error");
+    };
+    let shown: Vec<String> = list
+        .iter()
+        .map(|p| format!("{} {}", p.path, p.message))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            " unknown environment variable DB_MYSQL_X",
+            "database.type t",
+            "database.postgres.port p",
+            "database.postgres.port second",
+            "database.postgres.timeout t",
+            "database.sqlite.filePath f",
+            "database.mysql.port m",
+        ]
+    );
+}
