@@ -537,29 +537,45 @@ fn usage_without_a_subcommand_is_an_error() {
     assert!(run.stdout.contains("check"), "{run:#?}");
 }
 
+impl Sandbox {
+    /// Runs `dbctl health --watch --interval 50ms` with only `env` (plus `PATH`) and
+    /// returns its first three lines on stdout, and whether it was still running after
+    /// them (it is killed then).
+    fn watch_three_lines(&self, env: &[(&str, &str)]) -> (Vec<String>, bool) {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbctl"));
+        cmd.args(["health", "--watch", "--interval", "50ms"])
+            .current_dir(self.path())
+            .env_clear()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(path) = std::env::var_os("PATH") {
+            cmd.env("PATH", path);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let lines: Vec<String> = BufReader::new(stdout)
+            .lines()
+            .take(3)
+            .map(Result::unwrap)
+            .collect();
+        let running = child.try_wait().unwrap().is_none();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        (lines, running)
+    }
+}
+
 #[test]
 fn health_watch_prints_one_line_per_check() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let sb = Sandbox::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dbctl"))
-        .args(["health", "--watch", "--interval", "50ms"])
-        .current_dir(sb.path())
-        .env_clear()
-        .env("DB_SQLITE_FILE_PATH", ":memory:")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines: Vec<String> = BufReader::new(stdout)
-        .lines()
-        .take(3)
-        .map(Result::unwrap)
-        .collect();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let (lines, running) = sb.watch_three_lines(&[("DB_SQLITE_FILE_PATH", ":memory:")]);
+    assert!(running, "dbctl exited while watching: {lines:?}");
     assert_eq!(lines.len(), 3, "{lines:?}");
     for line in &lines {
         assert!(line.contains(" healthy latency="), "{line}");
@@ -604,9 +620,6 @@ fn postgres_server_down_is_a_connect_error() {
 #[cfg(feature = "postgres")]
 #[test]
 fn health_watch_waits_for_a_server_that_is_down() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -614,28 +627,13 @@ fn health_watch_waits_for_a_server_that_is_down() {
         .port()
         .to_string();
     let sb = Sandbox::new();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dbctl"))
-        .args(["health", "--watch", "--interval", "50ms"])
-        .current_dir(sb.path())
-        .env_clear()
-        .env("DB_TYPE", "postgres")
-        .env("DB_POSTGRES_HOST", "127.0.0.1")
-        .env("DB_POSTGRES_PORT", &port)
-        .env("DB_POSTGRES_MAX_RETRIES", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines: Vec<String> = BufReader::new(stdout)
-        .lines()
-        .take(3)
-        .map(Result::unwrap)
-        .collect();
-    let exited = child.try_wait().unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert_eq!(exited, None, "dbctl exited while watching: {lines:?}");
+    let (lines, running) = sb.watch_three_lines(&[
+        ("DB_TYPE", "postgres"),
+        ("DB_POSTGRES_HOST", "127.0.0.1"),
+        ("DB_POSTGRES_PORT", &port),
+        ("DB_POSTGRES_MAX_RETRIES", "0"),
+    ]);
+    assert!(running, "dbctl exited while watching: {lines:?}");
     assert_eq!(lines.len(), 3, "{lines:?}");
     for line in &lines {
         assert!(line.contains(" UNHEALTHY connect: "), "{line}");
