@@ -130,6 +130,11 @@ impl TxCore {
     where
         F: Future<Output = Result<T>>,
     {
+        if self.deadline_passed() {
+            // Idle past the deadline: the server has ended the session already
+            // (`idle_in_transaction_session_timeout`); say why, not "connection lost".
+            self.expire().await;
+        }
         if self.aborted.load(Ordering::Acquire) {
             return Err(self.timeout_error());
         }
@@ -234,7 +239,13 @@ impl TxCore {
             )
         };
         if self.broken.load(Ordering::Acquire) {
-            return if commit { Err(lost()) } else { Ok(()) };
+            return match commit {
+                false => Ok(()),
+                true if self.aborted.load(Ordering::Acquire) || self.deadline_passed() => {
+                    Err(self.timeout_error())
+                }
+                true => Err(lost()),
+            };
         }
         if self.rolled_back.load(Ordering::Acquire) {
             // The deadline passed and the rollback is done.
