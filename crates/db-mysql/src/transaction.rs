@@ -328,6 +328,41 @@ impl TxCore {
         }
         Ok(total)
     }
+
+    /// [`insert_rows`](Self::insert_rows) inside a savepoint: a load of several batches
+    /// that fails part-way leaves none of its rows behind, and the transaction usable,
+    /// as `insert_many` on the pool (one transaction) and the other drivers behave.
+    async fn insert_rows_atomically(
+        &self,
+        table: &str,
+        columns: &[&str],
+        rows: Vec<Vec<Value>>,
+    ) -> Result<u64> {
+        // Bad input fails before anything is sent.
+        InsertPlan::new(DatabaseType::Mysql, table, columns, &rows)?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let name = format!(
+            "dblayer_bulk_{}",
+            self.next_savepoint.fetch_add(1, Ordering::Relaxed)
+        );
+        let control = |sql: String| async move { self.run(Op::Control { sql: &sql }).await };
+        control(format!("SAVEPOINT {name}")).await?;
+        match self.insert_rows(table, columns, rows).await {
+            Ok(n) => {
+                control(format!("RELEASE SAVEPOINT {name}")).await?;
+                Ok(n)
+            }
+            Err(e) => {
+                // Best effort: after a deadline the transaction is gone anyway.
+                if control(format!("ROLLBACK TO SAVEPOINT {name}")).await.is_ok() {
+                    let _ = control(format!("RELEASE SAVEPOINT {name}")).await;
+                }
+                Err(e)
+            }
+        }
+    }
 }
 
 /// The bytes one row adds to a `COM_STMT_EXECUTE` packet (an upper estimate).
@@ -579,7 +614,7 @@ impl Executor for MySqlTransaction<'_> {
     ) -> Result<u64> {
         self.core
             .traced("insert_many", table, rows_affected, || {
-                self.core.insert_rows(table, columns, rows)
+                self.core.insert_rows_atomically(table, columns, rows)
             })
             .await
     }
