@@ -1,8 +1,8 @@
 //! The deadpool pool, its hooks (lifetime and idle-time limits, counters), and
 //! [`PooledConn`], the layer's handle on one checked-out connection.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,11 @@ pub(crate) struct Shared {
     returned_at: Mutex<HashMap<usize, Instant>>,
     max_lifetime: Option<Duration>,
     max_idle_time: Option<Duration>,
+    /// Raw access to the pool was handed out ([`Shared::enable_raw_access`]): from then
+    /// on a connection is reused only if the layer itself gave it back.
+    raw_access: AtomicBool,
+    /// With raw access: the idle connections the layer gave back (known clean).
+    clean: Mutex<HashSet<usize>>,
 }
 
 /// Why a connection is no longer reused.
@@ -62,6 +67,43 @@ impl Shared {
         );
     }
 
+    /// Called when the caller takes the native pool: connections it checks out
+    /// directly go back without the layer seeing their state (a `BEGIN` left open would
+    /// swallow every later write on that connection). From now on the layer marks the
+    /// connections it gives back, and a checkout closes an unmarked one instead of
+    /// reusing it. The idle connections, all given back by the layer so far, are marked
+    /// now. Until raw access is used, none of this costs anything.
+    pub(crate) fn enable_raw_access(&self, pool: &Pool) {
+        if self.raw_access.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // Collected first: the reaper takes the pool's lock, then this set's.
+        let mut idle = Vec::new();
+        pool.retain(|client, _| {
+            idle.push(conn_key(client));
+            true
+        });
+        self.clean_set().extend(idle);
+    }
+
+    /// The layer gives a connection back in a clean state.
+    fn returned_clean(&self, key: usize) {
+        if self.raw_access.load(Ordering::Acquire) {
+            self.clean_set().insert(key);
+        }
+    }
+
+    /// Whether a connection being checked out may be reused: always, unless raw access
+    /// is on and the layer did not give it back itself. Takes the mark away: it holds
+    /// for one return only.
+    fn reusable(&self, key: usize) -> bool {
+        !self.raw_access.load(Ordering::Acquire) || self.clean_set().remove(&key)
+    }
+
+    fn clean_set(&self) -> std::sync::MutexGuard<'_, HashSet<usize>> {
+        self.clean.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn record_acquire_timeout(&self) {
         self.acquire_timeouts.fetch_add(1, Ordering::Relaxed);
     }
@@ -73,10 +115,14 @@ impl Shared {
 
     fn forget(&self, key: usize) {
         self.map().remove(&key);
+        if self.raw_access.load(Ordering::Acquire) {
+            self.clean_set().remove(&key);
+        }
     }
 
     pub(crate) fn forget_all(&self) {
         self.map().clear();
+        self.clean_set().clear();
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<usize, Instant>> {
@@ -204,6 +250,13 @@ pub(crate) fn build_pool(
             if client.is_closed() {
                 on_recycle.record_discard(key);
                 return Err(HookError::message("connection closed"));
+            }
+            if !on_recycle.reusable(key) {
+                // Given back through the raw pool: its state is not known.
+                on_recycle.record_discard(key);
+                return Err(HookError::message(
+                    "connection returned through the raw pool; its state is unknown",
+                ));
             }
             match on_recycle.expired(key, metrics) {
                 Some(why) => {
@@ -418,6 +471,7 @@ impl Drop for PooledConn<'_> {
             return;
         }
         self.shared().returned_after(key, Object::metrics(obj));
+        self.shared().returned_clean(key);
         // The object goes back to the pool when the field is dropped, in place (taking
         // it out first would copy it).
     }

@@ -159,10 +159,17 @@ impl PgDatabase {
         }
     }
 
-    /// Raw access to the native pool. Connections taken from it directly bypass the
-    /// layer's checks: leave them outside any transaction (use
-    /// `deadpool_postgres::Object::take` to discard one whose state you are unsure of).
+    /// Raw access to the native pool.
+    ///
+    /// The layer cannot see what is done on a connection taken from this pool directly
+    /// (a `BEGIN` left open would otherwise swallow the writes of every later user of
+    /// that connection). So once this has been called, a connection that went back
+    /// through the raw pool is closed at its next checkout instead of being reused, and
+    /// a new one is opened in its place (counted in `PoolStats::discarded`). Connections
+    /// the layer itself gives back are reused as before. Keep a raw connection as long
+    /// as you need it rather than taking one per statement.
     pub fn pool(&self) -> &Pool {
+        self.inner.shared.enable_raw_access(&self.inner.pool);
         &self.inner.pool
     }
 

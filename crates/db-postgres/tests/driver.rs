@@ -1434,3 +1434,53 @@ async fn typed_single_row_queries_decode_into_tuples() {
     assert_eq!(n, 42);
     db.close(Duration::from_secs(5)).await.unwrap();
 }
+
+/// A connection left inside a transaction through the raw pool is never reused by the
+/// layer: the layer's writes are committed, not swallowed by the leaked `BEGIN`.
+/// Connections the layer gave back itself are reused as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_left_dirty_through_the_raw_pool_is_not_reused() {
+    let schema = Schema::new().await;
+    let db = schema
+        .connect(&base_config().with_pool(1), &app_name("raw-dirty"))
+        .await;
+    db.execute("CREATE TABLE kept (id INTEGER PRIMARY KEY)", &[])
+        .await
+        .unwrap();
+    let opened = db.stats().opened_total;
+    // Taking the raw pool keeps the idle connection the layer gave back.
+    let pool = db.pool().clone();
+    db.execute("INSERT INTO kept (id) VALUES (1)", &[])
+        .await
+        .unwrap();
+    assert_eq!(db.stats().opened_total, opened, "{:?}", db.stats());
+
+    // The misuse: a transaction opened on a raw connection and left open.
+    let raw = pool.get().await.unwrap();
+    raw.batch_execute(&format!("SET search_path = {}; BEGIN", schema.name))
+        .await
+        .unwrap();
+    drop(raw);
+    for id in 2..5 {
+        assert_eq!(
+            db.execute("INSERT INTO kept (id) VALUES ($1)", &params![id])
+                .await
+                .unwrap(),
+            1
+        );
+    }
+    let stats = db.stats();
+    assert_eq!(stats.discarded, 1, "{stats:?}");
+    assert_eq!(stats.opened_total, opened + 1, "{stats:?}");
+    // Seen from another session: every write is there.
+    let n: i64 = schema
+        .admin
+        .query_one(&format!("SELECT count(*) FROM {}.kept", schema.name), &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 4);
+    db.close(Duration::from_secs(5)).await.unwrap();
+    schema.drop_now().await;
+}
