@@ -17,7 +17,9 @@
 //! dropped; until they finish the connection is not in the pool, so nobody else gets it.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use dbcore::{Error, PreparedSql, Result, Row, Value};
@@ -40,6 +42,10 @@ pub(crate) struct Shared {
     pub(crate) parse_time: bool,
     /// The session's UTC offset in minutes, when fixed.
     pub(crate) zone: Option<i32>,
+    /// Raw access to the pool was handed out: see [`Shared::enable_raw_access`].
+    pub(crate) raw_access: AtomicBool,
+    /// With raw access: the server ids of the idle connections the layer gave back.
+    pub(crate) clean: Mutex<HashSet<u32>>,
 }
 
 /// Slots of each thread's decoder cache.
@@ -59,6 +65,34 @@ thread_local! {
 }
 
 impl Shared {
+    /// Called when the caller takes the native pool: a connection it checks out
+    /// directly goes back without the layer seeing its state (mysql_async rolls back only
+    /// transactions begun through its own API, so a `BEGIN` left open would swallow the
+    /// writes of every later user of that connection). From now on the layer marks the
+    /// connections it gives back, and a checkout resets an unmarked one before use.
+    /// Until raw access is used, none of this costs anything.
+    pub(crate) fn enable_raw_access(&self) {
+        self.raw_access.store(true, Ordering::Release);
+    }
+
+    /// The layer gives the connection `id` back in a clean state.
+    fn returned_clean(&self, id: u32) {
+        if self.raw_access.load(Ordering::Acquire) {
+            self.clean_set().insert(id);
+        }
+    }
+
+    /// Whether a connection just checked out is known to be clean: always, unless raw
+    /// access is on and the layer did not give it back itself. Takes the mark away: it
+    /// holds for one return only.
+    fn known_clean(&self, id: u32) -> bool {
+        !self.raw_access.load(Ordering::Acquire) || self.clean_set().remove(&id)
+    }
+
+    fn clean_set(&self) -> std::sync::MutexGuard<'_, HashSet<u32>> {
+        self.clean.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// A decoder for `columns`, the result of `sql`: the cached one when it matches.
     fn decoder(&self, sql: &PreparedSql, columns: &[mysql_async::Column]) -> Arc<Decoder> {
         let key = std::ptr::from_ref(sql) as usize;
@@ -215,6 +249,22 @@ impl<'a> Checkout<'a> {
         }
     }
 
+    /// Makes sure a connection just checked out is clean: one that went back through
+    /// the raw pool (see [`Shared::enable_raw_access`]) is reset first
+    /// (`COM_RESET_CONNECTION`, then charset and time zone again). `false`: it could not
+    /// be reset (the caller discards it and takes another).
+    pub(crate) async fn ensure_clean(&mut self) -> bool {
+        let id = self.id();
+        if self.shared.known_clean(id) {
+            return true;
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        self.shared.counters.record_reset();
+        matches!(conn.reset().await, Ok(true))
+    }
+
     /// The server's id of this connection (for `KILL QUERY`).
     pub(crate) fn id(&self) -> u32 {
         self.conn.as_ref().map_or(0, Conn::id)
@@ -290,6 +340,7 @@ impl Drop for Checkout<'_> {
             return;
         }
         if !self.in_tx && !self.needs_reset {
+            self.shared.returned_clean(conn.id());
             drop(conn); // back to the pool
             self.shared.counters.record_release();
             return;
@@ -309,7 +360,10 @@ impl Drop for Checkout<'_> {
             }
             .await;
             match cleaned {
-                Ok(()) => drop(conn),
+                Ok(()) => {
+                    shared.returned_clean(conn.id());
+                    drop(conn);
+                }
                 Err(e) => {
                     tracing::debug!(target: "db_mysql", error = %e, "cleanup failed; closing the connection");
                     shared.counters.record_discard();

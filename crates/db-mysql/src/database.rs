@@ -1,6 +1,7 @@
 //! [`MySqlDatabase`]: the mysql_async pool behind the portable [`Database`] API.
 
 use std::any::Any;
+use std::collections::HashSet;
 use std::future::Future as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -205,6 +206,8 @@ impl MySqlDatabase {
             runtime,
             parse_time: config.parse_time,
             zone,
+            raw_access: AtomicBool::new(false),
+            clean: Mutex::new(HashSet::new()),
         });
         let db = MySqlDatabase {
             inner: Arc::new(Inner {
@@ -235,10 +238,18 @@ impl MySqlDatabase {
         }
     }
 
-    /// Raw access to the native pool. A connection taken from it directly bypasses the
-    /// layer's bookkeeping: leave it as you found it (no open transaction, no session
-    /// changes), or call [`mysql_async::Conn::reset`] before dropping it.
+    /// Raw access to the native pool.
+    ///
+    /// The layer cannot see what is done on a connection taken from this pool directly
+    /// (mysql_async rolls back only transactions begun through its own API, so a
+    /// `BEGIN` left open would swallow the writes of every later user of that
+    /// connection). So once this has been called, the layer resets a connection that
+    /// went back through the raw pool before using it (`COM_RESET_CONNECTION`, one round
+    /// trip, then charset and time zone again); connections the layer gave back itself
+    /// are used as they are. Other raw users of the pool get what they leave behind:
+    /// leave a connection clean, or call [`mysql_async::Conn::reset`] before dropping it.
     pub fn pool(&self) -> &Pool {
+        self.inner.shared.enable_raw_access();
         &self.inner.pool
     }
 
@@ -352,8 +363,34 @@ impl Inner {
         self.max_allowed_packet
     }
 
-    /// A pooled connection, waiting at most `timeout` ([`Error::PoolTimeout`]).
+    /// A pooled connection in a clean state, waiting at most `timeout`
+    /// ([`Error::PoolTimeout`]) for each connection it takes.
     pub(crate) async fn checkout(&self) -> Result<Checkout<'_>> {
+        let checkout = self.checkout_any().await?;
+        if !self.shared.raw_access.load(Ordering::Acquire) {
+            return Ok(checkout);
+        }
+        // Boxed: only pools whose raw access was used take this path.
+        Box::pin(self.clean_checkout(checkout)).await
+    }
+
+    /// `checkout`, resetting a connection that went back through the raw pool, or
+    /// closing it and taking another when it cannot be reset.
+    async fn clean_checkout<'a>(&'a self, mut checkout: Checkout<'a>) -> Result<Checkout<'a>> {
+        for _ in 0..=self.config.max_open_conns {
+            if checkout.ensure_clean().await {
+                return Ok(checkout);
+            }
+            checkout.discard();
+            checkout = self.checkout_any().await?;
+        }
+        Err(Error::Internal(
+            "no pooled connection could be reset after it went back through the raw pool".into(),
+        ))
+    }
+
+    /// A pooled connection as the pool hands it out, waiting at most `timeout`.
+    async fn checkout_any(&self) -> Result<Checkout<'_>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }

@@ -356,7 +356,10 @@ impl TxCore {
             }
             Err(e) => {
                 // Best effort: after a deadline the transaction is gone anyway.
-                if control(format!("ROLLBACK TO SAVEPOINT {name}")).await.is_ok() {
+                if control(format!("ROLLBACK TO SAVEPOINT {name}"))
+                    .await
+                    .is_ok()
+                {
                     let _ = control(format!("RELEASE SAVEPOINT {name}")).await;
                 }
                 Err(e)

@@ -990,3 +990,40 @@ async fn statistics_count_connections_in_use_exactly() {
     assert_eq!(db.stats().in_use, 0, "{:?}", db.stats());
     db.close(Duration::from_secs(5)).await.unwrap();
 }
+
+/// A connection left inside a transaction through the raw pool is reset before the layer
+/// uses it again: the layer's writes are committed, not swallowed by the leaked `BEGIN`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_left_dirty_through_the_raw_pool_is_reset() {
+    use mysql_async::prelude::Queryable;
+
+    let db = MySqlDatabase::connect(&pool_config(1)).await.unwrap();
+    let t = table("rawdirty");
+    db.execute(&format!("CREATE TABLE {t} (id INT PRIMARY KEY)"), &[])
+        .await
+        .unwrap();
+    let pool = db.pool().clone();
+    let mut raw = pool.get_conn().await.unwrap();
+    raw.query_drop("BEGIN").await.unwrap();
+    raw.query_drop("SET @leaked = 1").await.unwrap();
+    drop(raw);
+    for id in 1..4 {
+        db.execute(&format!("INSERT INTO {t} VALUES ($1)"), &params![id])
+            .await
+            .unwrap();
+    }
+    let leaked = db.query_one("SELECT @leaked AS v", &[]).await.unwrap();
+    assert!(leaked.value("v").unwrap().is_null(), "{leaked:?}");
+    // Seen from another session: every write is there.
+    let other = MySqlDatabase::connect(&pool_config(1)).await.unwrap();
+    let n: i64 = other
+        .query_one(&format!("SELECT COUNT(*) FROM {t} WHERE id < 100"), &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 3);
+    other.close(Duration::from_secs(5)).await.unwrap();
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
