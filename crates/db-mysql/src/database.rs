@@ -53,6 +53,10 @@ pub(crate) struct Inner {
     pub(crate) shared: Arc<Shared>,
     pub(crate) cache: SqlCache,
     closed: AtomicBool,
+    /// `close`'s grace period is over: connections still in use are cut off (their
+    /// next statement fails with [`Error::PoolClosed`] and they are closed, not
+    /// returned).
+    pub(crate) cut_off: AtomicBool,
     health: Mutex<Option<HealthMonitor>>,
     version: String,
     max_allowed_packet: usize,
@@ -217,6 +221,7 @@ impl MySqlDatabase {
                 shared,
                 cache: SqlCache::new(),
                 closed: AtomicBool::new(false),
+                cut_off: AtomicBool::new(false),
                 health: Mutex::new(None),
                 version: facts.version,
                 max_allowed_packet: facts.max_allowed_packet,
@@ -784,7 +789,13 @@ impl Database for MySqlDatabase {
                 break;
             }
             if Instant::now() >= deadline {
-                tracing::warn!(target: "db_mysql", in_use, "closing with connections still in use");
+                tracing::warn!(
+                    target: "db_mysql",
+                    in_use,
+                    "closing with connections still in use: their next statement fails \
+                     and they are closed"
+                );
+                self.inner.cut_off.store(true, Ordering::Release);
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -146,6 +146,11 @@ impl TxCore {
 
     /// Checks the transaction can run a statement and rolls back abandoned savepoints.
     async fn ready(&self, tc: &mut TxConn) -> Result<()> {
+        if self.db.cut_off.load(Ordering::Acquire) {
+            // `close` gave up waiting for this transaction: it ends with its connection.
+            tc.checkout.discard();
+            return Err(Error::PoolClosed);
+        }
         if tc.aborted {
             return Err(self.timeout_error());
         }
@@ -224,6 +229,15 @@ impl TxCore {
     async fn finish_inner(&self, commit: bool) -> Result<()> {
         let mut guard = self.conn.lock().await;
         let tc = &mut *guard;
+        if self.db.cut_off.load(Ordering::Acquire) {
+            // `close` gave up waiting: closing the connection ends the transaction.
+            tc.checkout.discard();
+            return if commit {
+                Err(Error::PoolClosed)
+            } else {
+                Ok(())
+            };
+        }
         if tc.aborted {
             return if commit {
                 Err(self.timeout_error())

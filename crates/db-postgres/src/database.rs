@@ -48,6 +48,10 @@ pub(crate) struct Inner {
     pub(crate) cache: SqlCache,
     target: String,
     closed: AtomicBool,
+    /// `close`'s grace period is over: connections still in use are cut off (their
+    /// next statement fails with [`Error::PoolClosed`] and they are closed, not
+    /// returned).
+    pub(crate) cut_off: AtomicBool,
     health: Mutex<Option<HealthMonitor>>,
     reaper: Mutex<Option<tokio::task::AbortHandle>>,
     /// The checkout deadlines (creation bounded by `timeout`; waits by the layer).
@@ -138,6 +142,7 @@ impl PgDatabase {
                 cache: SqlCache::new(),
                 target,
                 closed: AtomicBool::new(false),
+                cut_off: AtomicBool::new(false),
                 health: Mutex::new(None),
                 reaper: Mutex::new(reaper),
                 limit_warnings,
@@ -611,7 +616,13 @@ impl Database for PgDatabase {
                 break;
             }
             if Instant::now() >= deadline {
-                tracing::warn!(target: "db_postgres", in_use, "closing with connections still in use");
+                tracing::warn!(
+                    target: "db_postgres",
+                    in_use,
+                    "closing with connections still in use: their next statement fails \
+                     and they are closed"
+                );
+                self.inner.cut_off.store(true, Ordering::Release);
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

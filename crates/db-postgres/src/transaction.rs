@@ -130,6 +130,11 @@ impl TxCore {
     where
         F: Future<Output = Result<T>>,
     {
+        if self.db.cut_off.load(Ordering::Acquire) {
+            // `close` gave up waiting for this transaction: it ends with its connection.
+            self.broken.store(true, Ordering::Release);
+            return Err(Error::PoolClosed);
+        }
         if self.deadline_passed() {
             // Idle past the deadline: the server has ended the session already
             // (`idle_in_transaction_session_timeout`); say why, not "connection lost".
@@ -238,6 +243,15 @@ impl TxCore {
                 None,
             )
         };
+        if self.db.cut_off.load(Ordering::Acquire) {
+            // `close` gave up waiting: closing the connection ends the transaction.
+            self.broken.store(true, Ordering::Release);
+            return if commit {
+                Err(Error::PoolClosed)
+            } else {
+                Ok(())
+            };
+        }
         if self.broken.load(Ordering::Acquire) {
             return match commit {
                 false => Ok(()),

@@ -53,7 +53,12 @@ pub trait Database: Executor {
 
     /// Closes the pool gracefully: stops handing out connections, waits up to `grace`
     /// for the ones in use to come back, then closes every connection and stops
-    /// background tasks. Calling it again is a no-op.
+    /// background tasks. A connection still in use when `grace` is over is cut off: the
+    /// next statement on it (and a commit) fails with [`Error::PoolClosed`], nothing
+    /// more is committed, and it is closed instead of returned. Calling it again is a
+    /// no-op.
+    ///
+    /// [`Error::PoolClosed`]: crate::Error::PoolClosed
     async fn close(&self, grace: Duration) -> Result<()>;
 
     /// Whether [`close`](Database::close) has been called.
