@@ -19,8 +19,9 @@ pub use transaction::MySqlTransaction;
 pub const DRIVER: MySqlDriver = MySqlDriver;
 
 pub use dbcore::{
-    Database, DatabaseExt, Error, ErrorKind, Executor, ExecutorExt, FromRow, FromValue,
-    MySqlConfig, Result, Row, Transaction, TxOptions, Value, params, with_transaction,
+    ConnectOptions, Database, DatabaseExt, Error, ErrorKind, Executor, ExecutorExt, FromRow,
+    FromValue, IsolationLevel, MySqlConfig, PoolStats, Result, RetryPolicy, Row, SslMode,
+    Transaction, TxOptions, Value, params, with_transaction, with_transaction_retry,
 };
 /// The native crate, re-exported so raw access never hits a version mismatch.
 pub use mysql_async;

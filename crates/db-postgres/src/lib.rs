@@ -23,8 +23,8 @@ pub const DRIVER: PgDriver = PgDriver;
 
 pub use dbcore::{
     ConnectOptions, Database, DatabaseExt, Error, ErrorKind, Executor, ExecutorExt, FromRow,
-    FromValue, IsolationLevel, PostgresConfig, Result, Row, SslMode, Transaction, TxOptions, Value,
-    params, with_transaction,
+    FromValue, IsolationLevel, PoolStats, PostgresConfig, Result, RetryPolicy, Row, SslMode,
+    Transaction, TxOptions, Value, params, with_transaction, with_transaction_retry,
 };
 /// The native crates, re-exported so raw access never hits a version mismatch.
 pub use deadpool_postgres;
