@@ -27,6 +27,9 @@ pub(crate) fn classify_sqlstate(code: &str) -> ErrorKind {
         "57P01" | "57P02" | "57P05" => ErrorKind::ConnectionLost,
         "0A000" => ErrorKind::Unsupported,
         "42501" => ErrorKind::Other, // insufficient_privilege is not a syntax problem
+        // indeterminate_datatype (a `$N` the statement never uses, so the server cannot
+        // type it) and ambiguous_parameter: the parameters, not the SQL's syntax.
+        "42P18" | "42P08" => ErrorKind::Parameter,
         c if c.starts_with("08") => ErrorKind::ConnectionLost,
         c if c.starts_with("42") => ErrorKind::Syntax,
         _ => ErrorKind::Other,
@@ -183,6 +186,7 @@ mod tests {
             ("42P01", ErrorKind::Syntax),
             ("42703", ErrorKind::Syntax),
             ("42501", ErrorKind::Other),
+            ("42P18", ErrorKind::Parameter),
             ("55P03", ErrorKind::Busy),
             ("22012", ErrorKind::Other),
         ] {
