@@ -38,6 +38,17 @@ const INLINE_BUDGET: Duration = Duration::from_micros(250);
 /// (a busy database sends the query to a worker instead). That avoids two thread
 /// wake-ups per point query, which otherwise cost several times the query itself.
 ///
+/// Cancellation: dropping the future of a statement that runs on a worker (a
+/// `tokio::time::timeout` around it, a cancelled request) interrupts the statement
+/// (`SQLITE_INTERRUPT` through the connection's progress handler, which watches that
+/// statement's caller only), so the worker, the connection and SQLite's locks are free
+/// again within moments; SQLite undoes the interrupted statement, and a connection
+/// left inside a transaction is discarded. A statement still queued is never started.
+/// Inside a transaction the whole transaction is rolled back (see
+/// [`SqliteTransaction`]). An inline read cannot be cancelled mid-run (it runs within
+/// one poll), but it is bounded to 250 µs. [`with_connection`](Self::with_connection)
+/// closures run to their end.
+///
 /// Clone it freely: clones share the pool.
 #[derive(Clone)]
 pub struct SqliteDatabase {
@@ -54,6 +65,9 @@ pub(crate) struct Inner {
     /// Operations in progress (inline or on a worker).
     active: AtomicUsize,
     closed: AtomicBool,
+    /// `close`'s grace period is over: a transaction still open is cut off (its next
+    /// statement fails with [`Error::PoolClosed`] and it is rolled back).
+    pub(crate) cut_off: AtomicBool,
     /// Keeps an in-memory database alive while the pool opens and closes connections.
     keeper: Mutex<Option<Connection>>,
     health: Mutex<Option<HealthMonitor>>,
@@ -118,7 +132,8 @@ impl SqliteDatabase {
 
     /// Raw access: runs `f` with a pooled native [`rusqlite::Connection`] on a blocking
     /// thread. The connection must be left in autocommit mode; one left inside a
-    /// transaction is discarded by the pool rather than reused.
+    /// transaction is discarded by the pool rather than reused. Dropping the returned
+    /// future does not stop `f`: it runs to its end.
     pub async fn with_connection<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -157,6 +172,8 @@ impl SqliteDatabase {
 
     /// Waits for a queued job's outcome. If no worker has started the job by the pool
     /// deadline, the job is withdrawn and the caller gets [`Error::PoolTimeout`].
+    /// Dropping this future (dropping `rx`) cancels the job: a worker skips it if it has
+    /// not started, and interrupts it if it runs.
     async fn outcome<T>(&self, mut rx: Answer<Result<T>>) -> Result<T> {
         let timeout = self.inner.config.timeout;
         match tokio::time::timeout(timeout, &mut rx).await {
@@ -190,7 +207,8 @@ impl SqliteDatabase {
 
     /// A read answered on the calling thread when it may run there
     /// ([`inline_candidate`](Self::inline_candidate), [`try_inline`](Self::try_inline));
-    /// `None` means "use a worker".
+    /// `None` means "use a worker". The inline run happens within one poll, so it cannot
+    /// be cancelled half-way; the 250 µs budget bounds it instead.
     async fn inline<R: Send>(
         &self,
         sql: &PreparedSql,
@@ -473,6 +491,7 @@ fn open_pool(config: SqliteConfig, target: Target) -> Result<Inner> {
         counters,
         active: AtomicUsize::new(0),
         closed: AtomicBool::new(false),
+        cut_off: AtomicBool::new(false),
         keeper: Mutex::new(keeper),
         health: Mutex::new(None),
         config,
@@ -681,7 +700,13 @@ impl Database for SqliteDatabase {
                 break;
             }
             if Instant::now() >= deadline {
-                tracing::warn!(target: "db_sqlite", in_use, "closing with connections still in use");
+                tracing::warn!(
+                    target: "db_sqlite",
+                    in_use,
+                    "closing with connections still in use: their next statement fails \
+                     and their transactions are rolled back"
+                );
+                self.inner.cut_off.store(true, Ordering::Release);
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -514,8 +514,12 @@ pub(crate) fn stream_op(
     )
 }
 
-/// Hands streamed rows to `f`, then waits for the statement's own result. Returning
-/// early (an error from `f`) drops the receiver, which stops the statement.
+/// Hands streamed rows to `f`, then waits for the statement's own result.
+///
+/// An error from `f` drops the receiver, which stops the statement at its next chunk;
+/// the error is returned once the statement has stopped. `done` is still awaited then,
+/// not dropped: dropping it would count as a cancellation, which interrupts the
+/// statement and, in a transaction, rolls the transaction back.
 pub(crate) async fn drain_stream(
     mut rows: tokio::sync::mpsc::Receiver<Vec<Row>>,
     done: impl std::future::Future<Output = Result<Result<Output>, crate::reply::Closed>>,
@@ -524,7 +528,11 @@ pub(crate) async fn drain_stream(
     let mut seen = 0;
     while let Some(chunk) = rows.recv().await {
         for row in chunk {
-            f(row)?;
+            if let Err(e) = f(row) {
+                drop(rows);
+                let _ = done.await;
+                return Err(e);
+            }
             seen += 1;
         }
     }

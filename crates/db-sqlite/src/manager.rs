@@ -1,7 +1,7 @@
 //! The r2d2 connection manager: opens connections, applies the configured PRAGMAs to
 //! each new one, and refuses to take back a connection in an unknown state.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,7 +11,9 @@ use dbcore::SqliteConfig;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
 
-/// VM instructions between two deadline checks of the progress handler.
+use crate::reply::Caller;
+
+/// VM instructions between two checks of the progress handler (deadline, caller gone).
 const PROGRESS_OPS: i32 = 1000;
 
 thread_local! {
@@ -19,6 +21,14 @@ thread_local! {
     /// handler of every connection interrupts the statement once it has passed. It is
     /// thread-local because a statement runs on exactly one thread from start to end.
     static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+
+    /// The caller of the job running on this thread (worker threads only). The progress
+    /// handler interrupts the statement once that caller has stopped waiting (its future
+    /// was dropped). The flag belongs to the job, not to the connection, so a
+    /// cancellation that comes late (after the job ended) finds nothing to interrupt,
+    /// and can never reach the next job on the connection, unlike `sqlite3_interrupt`,
+    /// which is per connection.
+    static CALLER: RefCell<Option<Arc<dyn Caller>>> = const { RefCell::new(None) };
 }
 
 /// Sets this thread's statement deadline until dropped.
@@ -41,6 +51,38 @@ impl Drop for DeadlineGuard {
 
 fn deadline_passed() -> bool {
     DEADLINE.with(|d| d.get().is_some_and(|deadline| Instant::now() >= deadline))
+}
+
+/// Makes `caller` the caller of the statements run on this thread until dropped: they
+/// are interrupted (`SQLITE_INTERRUPT`, [`ErrorKind::Timeout`](dbcore::ErrorKind)) once
+/// it stops waiting. Set around a job's own statements only, never around clean-up
+/// (`ROLLBACK`, restoring PRAGMAs), which must run even for a cancelled job.
+pub(crate) struct CallerGuard {
+    previous: Option<Arc<dyn Caller>>,
+}
+
+impl CallerGuard {
+    pub(crate) fn set(caller: Arc<dyn Caller>) -> Self {
+        let previous = CALLER.with(|c| c.replace(Some(caller)));
+        CallerGuard { previous }
+    }
+}
+
+impl Drop for CallerGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        CALLER.with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+fn caller_gone() -> bool {
+    CALLER.with(|c| c.borrow().as_ref().is_some_and(|caller| caller.gone()))
+}
+
+/// The progress handler of every connection: stop the running statement when its
+/// deadline has passed or its caller is gone.
+fn should_interrupt() -> bool {
+    deadline_passed() || caller_gone()
 }
 
 /// A pooled SQLite connection and what the layer knows about its state.
@@ -201,7 +243,7 @@ impl r2d2::ManageConnection for Manager {
         // The busy timeout first, so that switching to WAL waits for other connections.
         conn.busy_timeout(self.busy_timeout)?;
         conn.execute_batch(&self.pragmas)?;
-        conn.progress_handler(PROGRESS_OPS, Some(deadline_passed))?;
+        conn.progress_handler(PROGRESS_OPS, Some(should_interrupt))?;
         conn.set_prepared_statement_cache_capacity(256);
         if self.counters.closed.load(Ordering::Acquire) {
             return Err(closed_error());
@@ -268,6 +310,53 @@ mod tests {
             assert!(deadline_passed());
         }
         assert!(!deadline_passed());
+    }
+
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    impl Caller for Flag {
+        fn gone(&self) -> bool {
+            self.0.load(Ordering::Acquire)
+        }
+    }
+
+    #[test]
+    fn caller_guard_watches_only_its_own_job() {
+        let first = Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+        {
+            let _g = CallerGuard::set(Arc::clone(&first) as Arc<dyn Caller>);
+            assert!(!should_interrupt());
+            first.0.store(true, Ordering::Release);
+            assert!(should_interrupt());
+        }
+        // The next job has its own flag: the first job's cancellation is not seen.
+        assert!(!should_interrupt());
+        let second = Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+        let _g = CallerGuard::set(second as Arc<dyn Caller>);
+        assert!(!should_interrupt());
+    }
+
+    #[test]
+    fn a_gone_caller_interrupts_a_running_statement() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.progress_handler(PROGRESS_OPS, Some(should_interrupt))
+            .expect("progress handler");
+        let caller = Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+        let _g = CallerGuard::set(Arc::clone(&caller) as Arc<dyn Caller>);
+        let sql = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r \
+                   WHERE i < 100000) SELECT count(*) FROM r";
+        let n: i64 = conn
+            .query_row(sql, [], |r| r.get(0))
+            .expect("not cancelled");
+        assert_eq!(n, 100_000);
+        caller.0.store(true, Ordering::Release);
+        let err = conn
+            .query_row(sql, [], |r| r.get::<_, i64>(0))
+            .expect_err("cancelled");
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::OperationInterrupted)
+        );
     }
 
     #[test]

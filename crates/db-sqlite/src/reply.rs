@@ -5,6 +5,14 @@
 //! queued job only if its caller has not withdrawn it (given up at the pool deadline)
 //! or stopped waiting, and a caller withdraws only a job no worker has started, so a
 //! job reported as timed out never runs. One allocation per job, shared by both sides.
+//!
+//! The slot also carries the cancellation of a running job: a caller whose future is
+//! dropped before the answer arrived marks the slot, and the worker's progress handler
+//! (see [`crate::manager`]) watches the slot of the job it runs ([`Reply::caller`]) and
+//! interrupts the statement. The mark lives in the job's own slot, so it can never reach
+//! another job, whatever the timing. "Answered" and "cancelled" exclude each other: the
+//! worker's [`Reply::send`] and the caller's [`Answer::abandon`] agree on which came
+//! first.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +36,19 @@ struct Slot<T> {
     state: AtomicU8,
     value: Mutex<Option<T>>,
     waker: AtomicWaker,
+}
+
+/// The caller of a running job, as the worker's progress handler sees it.
+pub(crate) trait Caller: Send + Sync {
+    /// Whether the caller stopped waiting before the answer arrived: the job should
+    /// stop.
+    fn gone(&self) -> bool;
+}
+
+impl<T: Send> Caller for Slot<T> {
+    fn gone(&self) -> bool {
+        self.state.load(Ordering::Acquire) & CALLER_GONE != 0
+    }
 }
 
 /// A new slot: the worker's end and the caller's end.
@@ -61,6 +82,15 @@ impl<T> Reply<T> {
             .state
             .compare_exchange(0, STARTED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
+    }
+
+    /// The job's caller, for the progress handler that stops the job once its caller is
+    /// gone ([`crate::manager::CallerGuard`]).
+    pub(crate) fn caller(&self) -> Arc<dyn Caller>
+    where
+        T: Send + 'static,
+    {
+        Arc::clone(&self.slot) as Arc<dyn Caller>
     }
 
     /// Hands the answer to the caller and wakes it. Returns `false` if the caller had
@@ -111,6 +141,14 @@ impl<T> Answer<T> {
             .is_ok()
     }
 
+    /// Stops waiting (what dropping the answer does): a worker will not start the job,
+    /// and one running it interrupts it. Returns `true` if the answer had not arrived,
+    /// i.e. the job was cancelled before it finished or never ran; `false` if it had
+    /// finished (its answer is dropped unread).
+    pub(crate) fn abandon(&self) -> bool {
+        self.slot.state.fetch_or(CALLER_GONE, Ordering::AcqRel) & DONE == 0
+    }
+
     fn take(&self) -> Result<T, Closed> {
         self.slot
             .value
@@ -139,7 +177,7 @@ impl<T> Future for Answer<T> {
 
 impl<T> Drop for Answer<T> {
     fn drop(&mut self) {
-        self.slot.state.fetch_or(CALLER_GONE, Ordering::AcqRel);
+        self.abandon();
     }
 }
 
@@ -183,6 +221,36 @@ mod tests {
         drop(answer);
         assert!(!reply.start(), "nobody waits for this job");
         assert!(!reply.send(1));
+    }
+
+    #[test]
+    fn a_running_job_sees_its_caller_go() {
+        let (reply, answer) = channel::<u8>();
+        assert!(reply.start());
+        let caller = reply.caller();
+        assert!(!caller.gone());
+        assert!(answer.abandon(), "cancelled before the answer");
+        assert!(caller.gone());
+        assert!(!reply.send(1));
+
+        let (reply, answer) = channel::<u8>();
+        assert!(reply.start());
+        let caller = reply.caller();
+        assert!(reply.send(1));
+        assert!(!answer.abandon(), "the answer had arrived");
+        assert!(caller.gone(), "harmless: the job is over");
+    }
+
+    #[test]
+    fn answered_and_cancelled_have_one_winner() {
+        for _ in 0..1000 {
+            let (reply, answer) = channel::<u8>();
+            assert!(reply.start());
+            let worker = std::thread::spawn(move || reply.send(1));
+            let cancelled = answer.abandon();
+            let delivered = worker.join().expect("worker thread");
+            assert!(cancelled != delivered, "exactly one side wins");
+        }
     }
 
     #[test]

@@ -1,10 +1,18 @@
 //! [`SqliteTransaction`] and its savepoints. Every statement runs on the worker thread
 //! pinned to the transaction's connection; dropping the handle unfinished tells that
 //! worker to roll back before the connection goes back to the pool.
+//!
+//! A statement whose future is dropped before its answer arrived (a `timeout` around it,
+//! a cancelled request) is interrupted on the worker (or skipped if it had not started),
+//! and the whole transaction is rolled back at once, even if the handle is kept: the
+//! statement's effect is unknown to the caller, and SQLite itself rolls the transaction
+//! back when it interrupts a write. The handle then refuses further statements, and
+//! `commit` fails; nothing was committed.
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::database::{Inner, bulk_insert_sql, prepare};
@@ -24,13 +32,22 @@ struct TxCore {
     options: TxOptions,
     deadline: Option<Instant>,
     timeout: Duration,
-    /// The deadline passed (or a statement was interrupted): the transaction has been
-    /// rolled back and refuses further work.
-    aborted: AtomicBool,
+    /// [`LIVE`], or why the transaction was rolled back early ([`TIMED_OUT`],
+    /// [`CANCELLED`]); then it refuses further work.
+    aborted: AtomicU8,
     next_savepoint: AtomicU32,
     /// The task that rolls the transaction back when its deadline passes while idle.
     expiry: Option<tokio::task::AbortHandle>,
 }
+
+/// The transaction has not been rolled back early.
+const LIVE: u8 = 0;
+/// The deadline passed (or a statement was interrupted by it).
+const TIMED_OUT: u8 = 1;
+/// A statement's future was dropped before its answer arrived.
+const CANCELLED: u8 = 2;
+/// `close`'s grace period ended with the transaction still open.
+const CUT_OFF: u8 = 3;
 
 impl Drop for TxCore {
     fn drop(&mut self) {
@@ -48,6 +65,46 @@ impl TxCore {
         }
     }
 
+    fn cancelled_error() -> Error {
+        Error::database(
+            DatabaseType::Sqlite,
+            ErrorKind::Other,
+            None,
+            "a statement of this transaction was cancelled (its future was dropped before \
+             it finished), so the transaction was rolled back; nothing was committed",
+            None,
+        )
+    }
+
+    /// Why the transaction refuses work after it was rolled back early.
+    fn aborted_error(&self) -> Error {
+        match self.aborted.load(Ordering::Acquire) {
+            CANCELLED => Self::cancelled_error(),
+            CUT_OFF => Error::PoolClosed,
+            _ => self.timeout_error(),
+        }
+    }
+
+    /// Why the transaction refuses work, if it does: rolled back early, or cut off by
+    /// `close` (rolled back now).
+    fn refusal(&self) -> Option<Error> {
+        if self.db.cut_off.load(Ordering::Acquire) && self.mark_aborted(CUT_OFF) {
+            self.send_rollback();
+        }
+        self.is_aborted().then(|| self.aborted_error())
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire) != LIVE
+    }
+
+    /// Marks the transaction rolled back early for `why`: `false` if it already was.
+    fn mark_aborted(&self, why: u8) -> bool {
+        self.aborted
+            .compare_exchange(LIVE, why, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
     fn lost() -> Error {
         Error::Internal("the transaction's worker thread stopped unexpectedly".into())
     }
@@ -57,7 +114,7 @@ impl TxCore {
     /// The connection stays pinned until the worker has processed the rollback, so the
     /// interrupt cannot reach another user of the connection.
     fn abort(&self) {
-        if !self.aborted.swap(true, Ordering::AcqRel) {
+        if self.mark_aborted(TIMED_OUT) {
             self.channel.interrupt.interrupt();
             self.send_rollback();
         }
@@ -66,7 +123,18 @@ impl TxCore {
     /// Rolls back once the deadline has passed with no statement of ours running, so an
     /// abandoned transaction does not hold SQLite's write lock past its deadline.
     fn expire(&self) {
-        if !self.aborted.swap(true, Ordering::AcqRel) {
+        if self.mark_aborted(TIMED_OUT) {
+            self.send_rollback();
+        }
+    }
+
+    /// A statement's future was dropped before its answer arrived. The worker interrupts
+    /// that statement itself (it watches the statement's own reply slot, so nothing else
+    /// is interrupted) or skips it if it has not started; this queues the rollback
+    /// behind it, so the connection goes back to the pool without waiting for the
+    /// handle to be dropped.
+    fn cancel(&self) {
+        if self.mark_aborted(CANCELLED) {
             self.send_rollback();
         }
     }
@@ -82,29 +150,44 @@ impl TxCore {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    async fn wait(&self, rx: Answer<Result<Output>>) -> Result<Output> {
-        let result = match self.deadline {
-            None => rx.await.map_err(|_| Self::lost())?,
-            Some(deadline) => match tokio::time::timeout_at(deadline.into(), rx).await {
-                Ok(r) => r.map_err(|_| Self::lost())?,
-                Err(_) => {
-                    self.abort();
-                    return Err(self.timeout_error());
-                }
-            },
+    /// Waits for a statement's answer under the deadline. Not an `async fn`: the guard
+    /// that rolls the transaction back if the wait is dropped before the answer arrived
+    /// exists from the call on, so it covers a future dropped before its first poll too
+    /// (`for_each_row` polls it only after the rows).
+    fn wait(&self, rx: Answer<Result<Output>>) -> impl Future<Output = Result<Output>> + '_ {
+        let mut pending = Pending {
+            core: self,
+            rx,
+            waiting: true,
         };
-        match result {
-            Err(e) if e.kind() == ErrorKind::Timeout && self.deadline.is_some() => {
-                self.abort();
-                Err(self.timeout_error())
+        async move {
+            let answer = match self.deadline {
+                None => (&mut pending.rx).await,
+                Some(deadline) => {
+                    match tokio::time::timeout_at(deadline.into(), &mut pending.rx).await {
+                        Ok(answer) => answer,
+                        Err(_) => {
+                            pending.settle();
+                            self.abort();
+                            return Err(self.timeout_error());
+                        }
+                    }
+                }
+            };
+            pending.settle();
+            match answer.map_err(|_| Self::lost())? {
+                Err(e) if e.kind() == ErrorKind::Timeout && self.deadline.is_some() => {
+                    self.abort();
+                    Err(self.timeout_error())
+                }
+                other => other,
             }
-            other => other,
         }
     }
 
     async fn run(&self, op: Op) -> Result<Output> {
-        if self.aborted.load(Ordering::Acquire) {
-            return Err(self.timeout_error());
+        if let Some(refused) = self.refusal() {
+            return Err(refused);
         }
         let (reply, rx) = reply::channel();
         self.channel
@@ -119,8 +202,8 @@ impl TxCore {
     }
 
     async fn control(&self, sql: String) -> Result<()> {
-        if self.aborted.load(Ordering::Acquire) {
-            return Err(self.timeout_error());
+        if let Some(refused) = self.refusal() {
+            return Err(refused);
         }
         let (reply, rx) = reply::channel();
         self.channel
@@ -168,8 +251,8 @@ impl TxCore {
         params: &[Value],
         f: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<u64> {
-        if self.aborted.load(Ordering::Acquire) {
-            return Err(self.timeout_error());
+        if let Some(refused) = self.refusal() {
+            return Err(refused);
         }
         let prepared = prepare(&self.db.cache, sql, params.len())?;
         let (op, rows) = exec::stream_op(prepared, params);
@@ -209,12 +292,8 @@ impl TxCore {
         if commit && self.deadline_passed() {
             self.expire();
         }
-        if self.aborted.load(Ordering::Acquire) {
-            return if commit {
-                Err(self.timeout_error())
-            } else {
-                Ok(())
-            };
+        if let Some(refused) = self.refusal() {
+            return if commit { Err(refused) } else { Ok(()) };
         }
         let (reply, rx) = reply::channel();
         self.channel
@@ -229,12 +308,45 @@ impl TxCore {
     }
 }
 
+/// A statement's answer being waited for: dropped before it arrived, the statement was
+/// cancelled, and the transaction is rolled back ([`TxCore::cancel`]).
+struct Pending<'a> {
+    core: &'a TxCore,
+    rx: Answer<Result<Output>>,
+    /// Still waiting: neither answered nor given up at the deadline.
+    waiting: bool,
+}
+
+impl Pending<'_> {
+    /// The wait is over (answered, or given up at the deadline): no cancellation.
+    fn settle(&mut self) {
+        self.waiting = false;
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        // `abandon` also tells the worker the caller is gone, which interrupts the
+        // statement; it is `false` if the answer had arrived (the statement finished and
+        // the transaction stays as it is).
+        if self.waiting && self.rx.abandon() {
+            self.core.cancel();
+        }
+    }
+}
+
 /// A SQLite transaction ([`Transaction`]), or one of its savepoints. Read-write
 /// transactions start with `BEGIN IMMEDIATE`; read-only ones with `BEGIN DEFERRED` and
 /// `PRAGMA query_only`.
 ///
 /// A savepoint (`depth() > 0`) borrows its parent mutably for `'a`, so the parent
 /// cannot be used until the savepoint is committed, rolled back or dropped.
+///
+/// Cancellation: if the future of a statement (or of a savepoint operation) is dropped
+/// before it finished, for example by `tokio::time::timeout` or a cancelled request,
+/// the statement is interrupted on its worker thread and the whole transaction is
+/// rolled back at once, releasing SQLite's lock; the handle then refuses further work
+/// and `commit` returns an error. A statement that had already finished is not affected.
 pub struct SqliteTransaction<'a> {
     core: Arc<TxCore>,
     /// The savepoint name, for nested transactions.
@@ -275,7 +387,7 @@ impl SqliteTransaction<'static> {
                 deadline,
                 timeout,
                 options,
-                aborted: AtomicBool::new(false),
+                aborted: AtomicU8::new(LIVE),
                 next_savepoint: AtomicU32::new(1),
                 expiry,
             }

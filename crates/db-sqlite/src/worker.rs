@@ -2,6 +2,12 @@
 //! fed from one shared queue, so blocking SQLite work (lock waits, fsync, long scans)
 //! never runs on the async executor. A transaction pins its worker: the worker serves
 //! the transaction's private channel until it commits, rolls back or is dropped.
+//!
+//! Cancellation: a job whose caller stopped waiting before a worker took it is skipped;
+//! one already running is interrupted by the connection's progress handler, which
+//! watches that job's caller ([`CallerGuard`]) and nothing else, so a late cancellation
+//! cannot hit the next job on the connection. The interrupted statement's effects are
+//! undone by SQLite; a connection left inside a transaction is discarded by the pool.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, RwLock};
@@ -13,7 +19,7 @@ use rusqlite::InterruptHandle;
 
 use crate::error::map_error;
 use crate::exec::{self, Op, Output};
-use crate::manager::{Conn, DeadlineGuard, Manager};
+use crate::manager::{CallerGuard, Conn, DeadlineGuard, Manager};
 use crate::reply::Reply;
 use crate::stats::Counters;
 
@@ -55,6 +61,9 @@ pub(crate) struct Ticket {
 }
 
 /// The async side's handle on a pinned worker.
+///
+/// A statement whose caller stops waiting is skipped if it has not started, and
+/// interrupted if it runs (the async side then rolls the transaction back).
 pub(crate) struct TxChannel {
     pub(crate) commands: Sender<TxCommand>,
     pub(crate) interrupt: Arc<InterruptHandle>,
@@ -147,6 +156,8 @@ fn worker_loop(ctx: WorkerContext) {
                     Ok(mut conn) => {
                         let result = {
                             let _deadline = DeadlineGuard::set(None);
+                            // Interrupted if the caller's future is dropped meanwhile.
+                            let _caller = CallerGuard::set(reply.caller());
                             guarded(&mut conn, |c| exec::run(&c.conn, op))
                         };
                         // Keep the connection only for a job already waiting; otherwise
@@ -287,13 +298,29 @@ fn serve_transaction(mut conn: Pooled, options: TxOptions, reply: Reply<Result<T
                 deadline,
                 reply,
             }) => {
+                if !reply.start() {
+                    continue; // cancelled before it started
+                }
+                if conn.conn.is_autocommit() {
+                    let _ = reply.send(Err(ended_underneath()));
+                    continue;
+                }
                 let result = guarded(&mut conn, |c| {
                     let _d = DeadlineGuard::set(deadline);
+                    let _caller = CallerGuard::set(reply.caller());
                     exec::run(&c.conn, op)
                 });
                 let _ = reply.send(result);
             }
             Ok(TxCommand::Control { sql, reply }) => {
+                if conn.conn.is_autocommit() {
+                    // Nothing to release or roll back to; SAVEPOINT would open a new
+                    // transaction outside this one.
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(ended_underneath()));
+                    }
+                    continue;
+                }
                 let result = guarded(&mut conn, |c| {
                     c.conn
                         .execute_batch(&sql)
@@ -324,6 +351,21 @@ fn serve_transaction(mut conn: Pooled, options: TxOptions, reply: Reply<Result<T
             }
         }
     }
+}
+
+/// The transaction is no longer open on its connection although it was not finished:
+/// SQLite rolled it back itself, as it does when a write statement is interrupted (a
+/// cancelled future, a deadline) or fails with a full disk or an I/O error. Running the
+/// command would run it outside any transaction, committed at once.
+fn ended_underneath() -> Error {
+    Error::database(
+        dbcore::DatabaseType::Sqlite,
+        dbcore::ErrorKind::Other,
+        None,
+        "the transaction is no longer open: SQLite rolled it back after an interrupted or \
+         failed statement (or SQL run in it ended it); nothing more runs in it",
+        None,
+    )
 }
 
 /// Ends the transaction on `conn` and restores the connection's clean state. If that

@@ -211,6 +211,44 @@ pub async fn close_waits_for_connections_in_use(db: Arc<dyn Database>) {
     assert_eq!(stats.in_use, 0, "{stats:?}");
 }
 
+/// A connection still in use when `close`'s grace period ends is cut off: `close`
+/// returns, the transaction's next statement and its commit fail with `PoolClosed`
+/// (nothing is committed), and the connection is not kept.
+pub async fn close_cuts_off_connections_still_in_use(db: Arc<dyn Database>) {
+    let t = unique_name("closecut");
+    create_simple_table(&*db, &t).await;
+    let tx = ok("begin", db.begin(TxOptions::new()).await);
+    ok(
+        "insert",
+        tx.execute(&format!("INSERT INTO {t} (id, name) VALUES (1, 'x')"), &[])
+            .await,
+    );
+    let started = std::time::Instant::now();
+    ok("close", db.close(Duration::from_millis(200)).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "close waited {:?} for a grace period of 200 ms",
+        started.elapsed()
+    );
+    err_kind(
+        "a statement after the grace period",
+        tx.execute(&format!("INSERT INTO {t} (id, name) VALUES (2, 'y')"), &[])
+            .await,
+        ErrorKind::PoolClosed,
+    );
+    err_kind(
+        "commit after the grace period",
+        tx.commit().await,
+        ErrorKind::PoolClosed,
+    );
+    let idle = crate::support::eventually(Duration::from_secs(5), || db.stats().in_use == 0).await;
+    assert!(
+        idle,
+        "the cut-off connection is still counted: {:?}",
+        db.stats()
+    );
+}
+
 /// `close` stops background work: once it returns, the pool opens no more connections
 /// (for example idle connections being filled in right after `connect`).
 pub async fn close_stops_opening_connections(db: &dyn Database) {

@@ -15,6 +15,8 @@ scenario_tests! {
     health_ping_and_version(t) => pool::health_ping_and_version(t.db());
     close_refuses_new_work(t) => pool::close_refuses_new_work(t.db());
     close_waits_for_connections_in_use(t) => pool::close_waits_for_connections_in_use(t.arc());
+    close_cuts_off_connections_still_in_use(t)
+        => pool::close_cuts_off_connections_still_in_use(t.arc());
     close_stops_opening_connections(t) => pool::close_stops_opening_connections(t.db());
     pool_timeout_when_exhausted(
         t,
