@@ -463,9 +463,19 @@ fn insert_many(
     rows: &[Vec<Value>],
     own_transaction: bool,
 ) -> Result<u64> {
-    if own_transaction {
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(map_error)?;
-    }
+    // Inside the caller's transaction the rows go in a savepoint of their own, so that a
+    // load failing part-way leaves none of its rows behind (and the transaction usable),
+    // as on the pool and in the other drivers.
+    let (begin, commit, roll_back) = if own_transaction {
+        ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+    } else {
+        (
+            "SAVEPOINT dblayer_insert_many",
+            "RELEASE dblayer_insert_many",
+            "ROLLBACK TO dblayer_insert_many; RELEASE dblayer_insert_many",
+        )
+    };
+    conn.execute_batch(begin).map_err(map_error)?;
     let result = (|| {
         let mut stmt = prepare(conn, &sql.sql)?;
         let mut n = 0u64;
@@ -476,14 +486,12 @@ fn insert_many(
         }
         Ok(n)
     })();
-    if own_transaction {
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        if let Err(e) = conn.execute_batch(end) {
-            if !conn.is_autocommit() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            return Err(result.err().unwrap_or_else(|| map_error(e)));
+    let end = if result.is_ok() { commit } else { roll_back };
+    if let Err(e) = conn.execute_batch(end) {
+        if own_transaction && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
         }
+        return Err(result.err().unwrap_or_else(|| map_error(e)));
     }
     result
 }

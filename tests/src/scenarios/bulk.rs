@@ -102,6 +102,47 @@ pub async fn insert_many_bulk(db: &dyn Database) {
     ok("rollback", tx.rollback().await);
     assert_eq!(count(db, &t, "id >= 30000").await, 0);
 
+    // A failed insert_many inside a transaction inserts nothing either, however many
+    // statements it took (a duplicate key after 6 000 good rows). The transaction then
+    // stays usable, except on PostgreSQL, where a failed statement aborts the
+    // transaction (25P02 until it is rolled back), as any statement's failure does.
+    let tx = ok("begin", db.begin(TxOptions::new()).await);
+    ok(
+        "a row before the load",
+        tx.execute(
+            &format!("INSERT INTO {t} (id, name) VALUES (40000, 'kept')"),
+            &[],
+        )
+        .await,
+    );
+    let mut bad = rows(40_001..46_001);
+    bad.push(vec![Value::from(5), Value::from("dup"), Value::Null]);
+    err_kind(
+        "insert_many with a duplicate key in a transaction",
+        tx.insert_many(&t, &["id", "name", "score"], bad).await,
+        ErrorKind::UniqueViolation,
+    );
+    if db.database_type() == dbcore::DatabaseType::Postgres {
+        assert!(
+            tx.query("SELECT 1", &[]).await.is_err(),
+            "PostgreSQL aborts the transaction"
+        );
+        ok("rollback", tx.rollback().await);
+    } else {
+        assert_eq!(
+            count(&*tx, &t, "id >= 40000").await,
+            1,
+            "a failed insert_many in a transaction must insert nothing"
+        );
+        ok("commit after the failed load", tx.commit().await);
+        assert_eq!(count(db, &t, "id >= 40000").await, 1);
+        ok(
+            "clean up",
+            db.execute(&format!("DELETE FROM {t} WHERE id >= 40000"), &[])
+                .await,
+        );
+    }
+
     // A row of the wrong width is a parameter error.
     err_kind(
         "insert_many with a short row",
