@@ -20,9 +20,9 @@ pub use transaction::SqliteTransaction;
 pub const DRIVER: SqliteDriver = SqliteDriver;
 
 pub use dbcore::{
-    Database, DatabaseExt, Error, ErrorKind, Executor, ExecutorExt, FromRow, FromValue, Result,
-    Row, SqliteConfig, Transaction, TxOptions, Value, params, with_transaction,
-    with_transaction_retry,
+    ConnectOptions, Database, DatabaseExt, Error, ErrorKind, Executor, ExecutorExt, FromRow,
+    FromValue, IsolationLevel, PoolStats, Result, RetryPolicy, Row, SqliteConfig, Transaction,
+    TxOptions, Value, params, with_transaction, with_transaction_retry,
 };
 /// The native crate, re-exported so raw access never hits a version mismatch.
 pub use rusqlite;
