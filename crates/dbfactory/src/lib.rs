@@ -31,8 +31,8 @@ pub use db_sqlite;
 pub use dbcore;
 pub use dbcore::{
     ConnectOptions, Database, DatabaseConfig, DatabaseExt, DatabaseType, Driver, Error, ErrorKind,
-    Executor, ExecutorExt, FromRow, FromValue, IsolationLevel, PoolStats, Result, RetryPolicy,
-    Row, Transaction, TxOptions, Value, params, with_transaction, with_transaction_retry,
+    Executor, ExecutorExt, FromRow, FromValue, IsolationLevel, PoolStats, Result, RetryPolicy, Row,
+    Transaction, TxOptions, Value, params, with_transaction, with_transaction_retry,
 };
 
 /// Validates `config` and connects with the driver for its type, from the drivers
