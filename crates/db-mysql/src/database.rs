@@ -800,6 +800,10 @@ impl Database for MySqlDatabase {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        self.inner
+            .shared
+            .counters
+            .record_close(&self.inner.pool.metrics());
         // `disconnect` resolves once every connection is back; one still in use closes
         // when it is returned, in the background.
         let pool = self.inner.pool.clone();

@@ -14,7 +14,7 @@ use dbcore::PoolStats;
 use mysql_async::Metrics;
 
 /// Counters updated by the layer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
     wait_count: AtomicU64,
     wait_nanos: AtomicU64,
@@ -25,6 +25,25 @@ pub(crate) struct Counters {
     /// Connections checked out of the pool and not yet given back (including those the
     /// layer is still rolling back, resetting or closing after their handle was dropped).
     in_use: AtomicUsize,
+    /// mysql_async's expired-connection count when `close` began (`u64::MAX`: still
+    /// open): the connections `close` itself shuts down are counted there too, and they
+    /// did not expire.
+    expired_at_close: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            wait_count: AtomicU64::new(0),
+            wait_nanos: AtomicU64::new(0),
+            acquire_timeouts: AtomicU64::new(0),
+            opened: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
+            in_use: AtomicUsize::new(0),
+            expired_at_close: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 impl Counters {
@@ -64,6 +83,18 @@ impl Counters {
         self.in_use.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// `close` begins: from now on the pool's closing of connections is not counted as
+    /// expiry.
+    pub(crate) fn record_close(&self, metrics: &Metrics) {
+        let expired = metrics.discarded_expired_connection.load(Ordering::Relaxed) as u64;
+        let _ = self.expired_at_close.compare_exchange(
+            u64::MAX,
+            expired,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
     pub(crate) fn record_reset(&self) {
         self.resets.fetch_add(1, Ordering::Relaxed);
     }
@@ -100,7 +131,8 @@ impl Counters {
         s.acquire_timeouts = self.acquire_timeouts.load(Ordering::Relaxed);
         s.opened_total = self.opened.load(Ordering::Relaxed);
         s.max_idle_closed = count(&metrics.discarded_superfluous_connection);
-        let expired = count(&metrics.discarded_expired_connection);
+        let expired = count(&metrics.discarded_expired_connection)
+            .min(self.expired_at_close.load(Ordering::Acquire));
         if lifetime_configured {
             s.max_lifetime_closed = expired;
         } else {

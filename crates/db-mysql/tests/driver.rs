@@ -989,6 +989,10 @@ async fn statistics_count_connections_in_use_exactly() {
     tx.commit().await.unwrap();
     assert_eq!(db.stats().in_use, 0, "{:?}", db.stats());
     db.close(Duration::from_secs(5)).await.unwrap();
+    // The connections `close` shut down did not expire.
+    let stats = db.stats();
+    assert_eq!(stats.max_lifetime_closed, 0, "{stats:?}");
+    assert_eq!(stats.max_idle_time_closed, 0, "{stats:?}");
 }
 
 /// A connection left inside a transaction through the raw pool is reset before the layer
