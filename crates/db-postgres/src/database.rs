@@ -609,23 +609,14 @@ impl Database for PgDatabase {
         if let Some(task) = self.inner.reaper.lock().ok().and_then(|mut r| r.take()) {
             task.abort();
         }
-        let deadline = Instant::now() + grace;
-        loop {
-            let in_use = self.stats().in_use;
-            if in_use == 0 {
-                break;
-            }
-            if Instant::now() >= deadline {
-                tracing::warn!(
-                    target: "db_postgres",
-                    in_use,
-                    "closing with connections still in use: their next statement fails \
+        if let Err(in_use) = dbcore::wait_until_idle(grace, || self.stats().in_use).await {
+            tracing::warn!(
+                target: "db_postgres",
+                in_use,
+                "closing with connections still in use: their next statement fails \
                      and they are closed"
-                );
-                self.inner.cut_off.store(true, Ordering::Release);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            );
+            self.inner.cut_off.store(true, Ordering::Release);
         }
         // Idle connections close now; one still in use closes when it is returned.
         self.inner.pool.close();

@@ -693,23 +693,14 @@ impl Database for SqliteDatabase {
             .closed
             .store(true, Ordering::Release);
         // Wait for connections in use to come back, up to `grace`.
-        let deadline = Instant::now() + grace;
-        loop {
-            let in_use = self.stats().in_use;
-            if in_use == 0 {
-                break;
-            }
-            if Instant::now() >= deadline {
-                tracing::warn!(
-                    target: "db_sqlite",
-                    in_use,
-                    "closing with connections still in use: their next statement fails \
+        if let Err(in_use) = dbcore::wait_until_idle(grace, || self.stats().in_use).await {
+            tracing::warn!(
+                target: "db_sqlite",
+                in_use,
+                "closing with connections still in use: their next statement fails \
                      and their transactions are rolled back"
-                );
-                self.inner.cut_off.store(true, Ordering::Release);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            );
+            self.inner.cut_off.store(true, Ordering::Release);
         }
         // Dropping the queue ends the workers; dropping the pool closes the idle
         // connections (one still in use closes when it is returned).

@@ -68,3 +68,30 @@ pub trait Database: Executor {
     /// `db.as_any().downcast_ref::<db_sqlite::SqliteDatabase>()`.
     fn as_any(&self) -> &dyn Any;
 }
+
+/// The wait of [`Database::close`], for drivers: polls `in_use` (the connections checked
+/// out) every 10 ms until it is 0 or `grace` has passed. `Err` with the count still in
+/// use when the grace period ran out.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+///
+/// assert_eq!(dbcore::wait_until_idle(Duration::from_millis(50), || 0).await, Ok(()));
+/// assert_eq!(dbcore::wait_until_idle(Duration::from_millis(50), || 2).await, Err(2));
+/// # }
+/// ```
+pub async fn wait_until_idle(grace: Duration, in_use: impl Fn() -> u32) -> Result<(), u32> {
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        let n = in_use();
+        if n == 0 {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(n);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -24,7 +24,7 @@ pub use config::{
     AutoVacuum, DatabaseConfig, JournalMode, MySqlConfig, PostgresConfig, Secret, SqliteConfig,
     SslMode, SyncMode,
 };
-pub use database::Database;
+pub use database::{Database, wait_until_idle};
 pub use database_type::{DatabaseType, ParseDatabaseTypeError};
 pub use driver::{ConnectOptions, Driver, RetryHook};
 pub use error::{BoxError, ConfigErrors, ConfigProblem, DatabaseError, Error, ErrorKind, Result};
