@@ -1,8 +1,10 @@
 //! [`Checkout`]: one pooled connection in the hands of the layer, with the state the layer
 //! tracks so that the connection goes back to the pool clean.
 //!
-//! mysql_async's per-checkout `COM_RESET_CONNECTION` is turned off (it costs a round trip
-//! per checkout and empties the statement cache). Instead the layer knows what it ran:
+//! mysql_async's per-checkout `COM_RESET_CONNECTION` is turned off for the layer's own
+//! checkouts (it costs a round trip per checkout and empties the statement cache); it
+//! stays on for connections taken through the raw pool, whose use the layer cannot see.
+//! Instead the layer knows what it ran:
 //!
 //! - `busy`: an operation was started and not finished (its future was cancelled). The
 //!   protocol state is unknown: the connection is closed, never reused.
@@ -17,9 +19,7 @@
 //! dropped; until they finish the connection is not in the pool, so nobody else gets it.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dbcore::{Error, PreparedSql, Result, Row, Value};
@@ -42,10 +42,6 @@ pub(crate) struct Shared {
     pub(crate) parse_time: bool,
     /// The session's UTC offset in minutes, when fixed.
     pub(crate) zone: Option<i32>,
-    /// Raw access to the pool was handed out: see [`Shared::enable_raw_access`].
-    pub(crate) raw_access: AtomicBool,
-    /// With raw access: the server ids of the idle connections the layer gave back.
-    pub(crate) clean: Mutex<HashSet<u32>>,
 }
 
 /// Slots of each thread's decoder cache.
@@ -65,34 +61,6 @@ thread_local! {
 }
 
 impl Shared {
-    /// Called when the caller takes the native pool: a connection it checks out
-    /// directly goes back without the layer seeing its state (mysql_async rolls back only
-    /// transactions begun through its own API, so a `BEGIN` left open would swallow the
-    /// writes of every later user of that connection). From now on the layer marks the
-    /// connections it gives back, and a checkout resets an unmarked one before use.
-    /// Until raw access is used, none of this costs anything.
-    pub(crate) fn enable_raw_access(&self) {
-        self.raw_access.store(true, Ordering::Release);
-    }
-
-    /// The layer gives the connection `id` back in a clean state.
-    fn returned_clean(&self, id: u32) {
-        if self.raw_access.load(Ordering::Acquire) {
-            self.clean_set().insert(id);
-        }
-    }
-
-    /// Whether a connection just checked out is known to be clean: always, unless raw
-    /// access is on and the layer did not give it back itself. Takes the mark away: it
-    /// holds for one return only.
-    fn known_clean(&self, id: u32) -> bool {
-        !self.raw_access.load(Ordering::Acquire) || self.clean_set().remove(&id)
-    }
-
-    fn clean_set(&self) -> std::sync::MutexGuard<'_, HashSet<u32>> {
-        self.clean.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// A decoder for `columns`, the result of `sql`: the cached one when it matches.
     fn decoder(&self, sql: &PreparedSql, columns: &[mysql_async::Column]) -> Arc<Decoder> {
         let key = std::ptr::from_ref(sql) as usize;
@@ -226,7 +194,10 @@ impl std::fmt::Debug for Checkout<'_> {
 impl<'a> Checkout<'a> {
     /// Takes charge of `conn`, just checked out of the pool (counted as in use until it
     /// goes back or is closed).
-    pub(crate) fn new(conn: Conn, shared: &'a Arc<Shared>) -> Self {
+    pub(crate) fn new(mut conn: Conn, shared: &'a Arc<Shared>) -> Self {
+        // The pool resets every connection given back (see `native_opts`); the layer
+        // knows what it ran on its own checkouts and resets only when needed (`Drop`).
+        conn.reset_connection(false);
         shared.counters.record_checkout();
         Checkout {
             conn: Some(conn),
@@ -247,22 +218,6 @@ impl<'a> Checkout<'a> {
             needs_reset: self.needs_reset,
             shared: Cow::Owned(Arc::clone(&self.shared)),
         }
-    }
-
-    /// Makes sure a connection just checked out is clean: one that went back through
-    /// the raw pool (see [`Shared::enable_raw_access`]) is reset first
-    /// (`COM_RESET_CONNECTION`, then charset and time zone again). `false`: it could not
-    /// be reset (the caller discards it and takes another).
-    pub(crate) async fn ensure_clean(&mut self) -> bool {
-        let id = self.id();
-        if self.shared.known_clean(id) {
-            return true;
-        }
-        let Some(conn) = self.conn.as_mut() else {
-            return false;
-        };
-        self.shared.counters.record_reset();
-        matches!(conn.reset().await, Ok(true))
     }
 
     /// The server's id of this connection (for `KILL QUERY`).
@@ -340,7 +295,6 @@ impl Drop for Checkout<'_> {
             return;
         }
         if !self.in_tx && !self.needs_reset {
-            self.shared.returned_clean(conn.id());
             drop(conn); // back to the pool
             self.shared.counters.record_release();
             return;
@@ -360,10 +314,7 @@ impl Drop for Checkout<'_> {
             }
             .await;
             match cleaned {
-                Ok(()) => {
-                    shared.returned_clean(conn.id());
-                    drop(conn);
-                }
+                Ok(()) => drop(conn),
                 Err(e) => {
                     tracing::debug!(target: "db_mysql", error = %e, "cleanup failed; closing the connection");
                     shared.counters.record_discard();

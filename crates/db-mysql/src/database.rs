@@ -1,7 +1,6 @@
 //! [`MySqlDatabase`]: the mysql_async pool behind the portable [`Database`] API.
 
 use std::any::Any;
-use std::collections::HashSet;
 use std::future::Future as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -118,8 +117,12 @@ pub(crate) fn native_opts(
     let constraints = PoolConstraints::new(min, max).unwrap_or_default();
     let mut pool_opts = PoolOpts::default()
         .with_constraints(constraints)
-        // The layer guarantees clean checkouts itself (see conn.rs).
-        .with_reset_connection(false)
+        // On: a connection given back is reset (`COM_RESET_CONNECTION`) unless its
+        // checkout turned that off. The layer's own checkouts do (it knows what it ran,
+        // see conn.rs, and resets only when needed); connections taken through the raw
+        // pool (`MySqlDatabase::pool`) keep it, so one left inside a `BEGIN` cannot
+        // swallow the layer's later writes.
+        .with_reset_connection(true)
         .with_abs_conn_ttl(non_zero(config.conn_max_lifetime));
     pool_opts = match non_zero(config.conn_max_idle_time) {
         Some(idle) => pool_opts
@@ -210,8 +213,6 @@ impl MySqlDatabase {
             runtime,
             parse_time: config.parse_time,
             zone,
-            raw_access: AtomicBool::new(false),
-            clean: Mutex::new(HashSet::new()),
         });
         let db = MySqlDatabase {
             inner: Arc::new(Inner {
@@ -245,16 +246,13 @@ impl MySqlDatabase {
 
     /// Raw access to the native pool.
     ///
-    /// The layer cannot see what is done on a connection taken from this pool directly
-    /// (mysql_async rolls back only transactions begun through its own API, so a
-    /// `BEGIN` left open would swallow the writes of every later user of that
-    /// connection). So once this has been called, the layer resets a connection that
-    /// went back through the raw pool before using it (`COM_RESET_CONNECTION`, one round
-    /// trip, then charset and time zone again); connections the layer gave back itself
-    /// are used as they are. Other raw users of the pool get what they leave behind:
-    /// leave a connection clean, or call [`mysql_async::Conn::reset`] before dropping it.
+    /// A connection taken from it directly is reset when it goes back
+    /// (`COM_RESET_CONNECTION`, mysql_async's per-checkout reset, which the layer turns
+    /// off only for its own checkouts): the layer cannot see what was done on it, and a
+    /// `BEGIN` left open would otherwise swallow the writes of every later user of that
+    /// connection. Call `conn.reset_connection(false)` on a raw connection to skip that
+    /// round trip when you know you leave it clean.
     pub fn pool(&self) -> &Pool {
-        self.inner.shared.enable_raw_access();
         &self.inner.pool
     }
 
@@ -368,34 +366,8 @@ impl Inner {
         self.max_allowed_packet
     }
 
-    /// A pooled connection in a clean state, waiting at most `timeout`
-    /// ([`Error::PoolTimeout`]) for each connection it takes.
+    /// A pooled connection, waiting at most `timeout` ([`Error::PoolTimeout`]).
     pub(crate) async fn checkout(&self) -> Result<Checkout<'_>> {
-        let checkout = self.checkout_any().await?;
-        if !self.shared.raw_access.load(Ordering::Acquire) {
-            return Ok(checkout);
-        }
-        // Boxed: only pools whose raw access was used take this path.
-        Box::pin(self.clean_checkout(checkout)).await
-    }
-
-    /// `checkout`, resetting a connection that went back through the raw pool, or
-    /// closing it and taking another when it cannot be reset.
-    async fn clean_checkout<'a>(&'a self, mut checkout: Checkout<'a>) -> Result<Checkout<'a>> {
-        for _ in 0..=self.config.max_open_conns {
-            if checkout.ensure_clean().await {
-                return Ok(checkout);
-            }
-            checkout.discard();
-            checkout = self.checkout_any().await?;
-        }
-        Err(Error::Internal(
-            "no pooled connection could be reset after it went back through the raw pool".into(),
-        ))
-    }
-
-    /// A pooled connection as the pool hands it out, waiting at most `timeout`.
-    async fn checkout_any(&self) -> Result<Checkout<'_>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::PoolClosed);
         }
@@ -892,7 +864,9 @@ mod tests {
         assert_eq!(opts.tcp_keepalive(), Some(TCP_KEEPALIVE));
         assert_eq!(opts.stmt_cache_size(), STMT_CACHE_SIZE);
         let pool = opts.pool_opts();
-        assert!(!pool.reset_connection());
+        // On for connections taken through the raw pool; the layer's own checkouts turn
+        // it off (`Checkout::new`).
+        assert!(pool.reset_connection());
         assert_eq!(pool.constraints().min(), 3);
         assert_eq!(pool.constraints().max(), 7);
         assert_eq!(pool.abs_conn_ttl(), Some(Duration::from_secs(300)));

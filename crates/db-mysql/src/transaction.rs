@@ -363,11 +363,17 @@ impl TxCore {
         );
         let control = |sql: String| async move { self.run(Op::Control { sql: &sql }).await };
         control(format!("SAVEPOINT {name}")).await?;
-        match self.insert_rows(table, columns, rows).await {
-            Ok(n) => {
-                control(format!("RELEASE SAVEPOINT {name}")).await?;
-                Ok(n)
-            }
+        // From here until the savepoint is released or rolled back: if this future is
+        // dropped (between two batches, say), the savepoint is rolled back before the
+        // transaction's next statement, like a savepoint handle dropped unfinished.
+        let mut pending = AbandonOnDrop {
+            core: self,
+            name: Some(name.clone()),
+        };
+        let result = match self.insert_rows(table, columns, rows).await {
+            Ok(n) => control(format!("RELEASE SAVEPOINT {name}"))
+                .await
+                .map(|_| n),
             Err(e) => {
                 // Best effort: after a deadline the transaction is gone anyway.
                 if control(format!("ROLLBACK TO SAVEPOINT {name}"))
@@ -378,6 +384,26 @@ impl TxCore {
                 }
                 Err(e)
             }
+        };
+        pending.name = None;
+        result
+    }
+}
+
+/// A savepoint of the layer's own that must be rolled back if the future using it is
+/// dropped before it is released (queued on the transaction's abandoned savepoints).
+struct AbandonOnDrop<'a> {
+    core: &'a TxCore,
+    /// `None` once the savepoint was released or rolled back.
+    name: Option<String>,
+}
+
+impl Drop for AbandonOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take()
+            && let Ok(mut abandoned) = self.core.abandoned.lock()
+        {
+            abandoned.push(name);
         }
     }
 }

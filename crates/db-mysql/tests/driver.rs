@@ -1007,6 +1007,10 @@ async fn a_connection_left_dirty_through_the_raw_pool_is_reset() {
         .await
         .unwrap();
     let pool = db.pool().clone();
+    // The layer uses the connection after raw access was handed out, and gives it back.
+    db.execute(&format!("INSERT INTO {t} VALUES (0)"), &[])
+        .await
+        .unwrap();
     let mut raw = pool.get_conn().await.unwrap();
     raw.query_drop("BEGIN").await.unwrap();
     raw.query_drop("SET @leaked = 1").await.unwrap();
@@ -1026,8 +1030,50 @@ async fn a_connection_left_dirty_through_the_raw_pool_is_reset() {
         .unwrap()
         .get(0)
         .unwrap();
-    assert_eq!(n, 3);
+    assert_eq!(n, 4);
     other.close(Duration::from_secs(5)).await.unwrap();
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+/// `insert_many` in a transaction whose future is dropped between two batches (here:
+/// while it waits for the transaction's connection, which another statement of the same
+/// transaction holds) leaves none of its rows behind: its savepoint is rolled back
+/// before the transaction's next statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_many_cancelled_between_batches_leaves_no_rows() {
+    let db = MySqlDatabase::connect(&pool_config(2)).await.unwrap();
+    let t = table("bulkcancel");
+    db.execute(&format!("CREATE TABLE {t} (id INT PRIMARY KEY)"), &[])
+        .await
+        .unwrap();
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    tx.execute(&format!("INSERT INTO {t} VALUES (-1)"), &[])
+        .await
+        .unwrap();
+    let rows: Vec<Vec<Value>> = (0..20_000).map(|i| vec![Value::from(i)]).collect();
+    let load = tokio::time::timeout(
+        Duration::from_millis(300),
+        tx.insert_many(&t, &["id"], rows),
+    );
+    let other = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.execute("DO SLEEP(0.6)", &[]).await
+    };
+    let (load, other) = tokio::join!(load, other);
+    assert!(
+        load.is_err(),
+        "the load should have been cut short: {load:?}"
+    );
+    other.unwrap();
+    let n: i64 = tx
+        .query_one(&format!("SELECT COUNT(*) FROM {t}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(n, 1, "only the row inserted before the load");
+    tx.commit().await.unwrap();
     db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
     db.close(Duration::from_secs(5)).await.unwrap();
 }
