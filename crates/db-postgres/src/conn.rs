@@ -77,13 +77,13 @@ impl Shared {
         if self.raw_access.swap(true, Ordering::AcqRel) {
             return;
         }
-        // Collected first: the reaper takes the pool's lock, then this set's.
-        let mut idle = Vec::new();
+        // Marked while the pool's lock is held (the reaper takes the locks in the same
+        // order), so no idle connection can be closed between being seen and marked,
+        // which would leave a mark for an address a new connection may reuse.
         pool.retain(|client, _| {
-            idle.push(conn_key(client));
+            self.clean_set().insert(conn_key(client));
             true
         });
-        self.clean_set().extend(idle);
     }
 
     /// The layer gives a connection back in a clean state.

@@ -97,9 +97,13 @@ impl TxCore {
     /// Cancels any statement still running (when `cancel`), then rolls back; records
     /// whether the server confirmed it (`rolled_back`) or the state is unknown (`broken`).
     async fn roll_back_now(&self, cancel: bool) {
-        if cancel && !self.cancel_running().await {
+        if cancel {
+            // A cancel request travels on a connection of its own and may arrive after
+            // the statement it was meant for: this connection is not reused.
             self.broken.store(true, Ordering::Release);
-            return;
+            if !self.cancel_running().await {
+                return;
+            }
         }
         match tokio::time::timeout(CLEANUP_LIMIT, exec::batch(self.client(), "ROLLBACK")).await {
             Ok(Ok(())) => {
@@ -135,10 +139,13 @@ impl TxCore {
             self.broken.store(true, Ordering::Release);
             return Err(Error::PoolClosed);
         }
-        if self.deadline_passed() {
-            // Idle past the deadline: the server has ended the session already
-            // (`idle_in_transaction_session_timeout`); say why, not "connection lost".
-            self.expire().await;
+        if self.deadline_passed() && !self.aborted.swap(true, Ordering::AcqRel) {
+            // Past the deadline between statements: roll back and say why (the server
+            // may have ended the idle session already, `idle_in_transaction_session_
+            // timeout`: not "connection lost"). Nothing of ours runs, so no cancel is
+            // sent: a late one could reach the connection's next user.
+            let running = self.in_flight.load(Ordering::Acquire) > 0;
+            self.roll_back_now(running).await;
         }
         if self.aborted.load(Ordering::Acquire) {
             return Err(self.timeout_error());

@@ -1484,3 +1484,27 @@ async fn a_connection_left_dirty_through_the_raw_pool_is_not_reused() {
     db.close(Duration::from_secs(5)).await.unwrap();
     schema.drop_now().await;
 }
+
+/// A statement after the transaction's deadline, with nothing running, rolls back
+/// without sending a cancel request: a late one would stop whatever the connection's
+/// next user runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_passed_between_statements_cancels_nothing_later() {
+    let db = PgDatabase::connect(&base_config().with_pool(1))
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        let tx = db
+            .begin(TxOptions::new().timeout(Duration::from_millis(100)))
+            .await
+            .unwrap();
+        tx.execute("SELECT pg_sleep(0.07)", &[]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        let err = tx.query("SELECT 1", &[]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+        drop(tx);
+        // The next user of the pool's only connection is not cancelled.
+        db.query("SELECT pg_sleep(0.05)", &[]).await.unwrap();
+    }
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
