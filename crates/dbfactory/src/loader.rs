@@ -332,6 +332,9 @@ pub fn config_from_url(url: &str) -> Result<DatabaseConfig> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Root {
+    /// Defaulted only when the loader removed an unreadable `database` value (the
+    /// defaults layer always provides one), so that no "missing field" follows.
+    #[serde(default)]
     database: DatabaseConfig,
 }
 

@@ -1102,3 +1102,12 @@ fn problems_are_ordered_by_section_and_path_without_duplicates() {
         ]
     );
 }
+
+#[test]
+fn a_database_section_that_is_not_a_map_is_one_problem() {
+    let files = Files::new();
+    let path = files.write("five.json", r#"{"database": 5}"#);
+    let list = problems(Some(&path), &[]);
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(list[0].path, "database", "{list:#?}");
+}
