@@ -728,6 +728,10 @@ impl Database for MySqlDatabase {
     }
 
     async fn server_version(&self) -> Result<String> {
+        // Read at connect; refused after `close` like every other call.
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
         Ok(self.inner.version.clone())
     }
 

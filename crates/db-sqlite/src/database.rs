@@ -660,6 +660,10 @@ impl Database for SqliteDatabase {
     }
 
     async fn server_version(&self) -> Result<String> {
+        // Refused after `close` like every other call.
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::PoolClosed);
+        }
         Ok(format!("SQLite {}", rusqlite::version()))
     }
 

@@ -163,6 +163,11 @@ pub async fn close_refuses_new_work(db: &dyn Database) {
         ErrorKind::PoolClosed,
     );
     err_kind(
+        "server_version after close",
+        db.server_version().await,
+        ErrorKind::PoolClosed,
+    );
+    err_kind(
         "execute after close",
         db.execute("SELECT 1", &[]).await,
         ErrorKind::PoolClosed,
