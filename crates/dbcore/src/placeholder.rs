@@ -68,8 +68,9 @@ pub struct PreparedSql {
     /// (`$2 ... $1 ... $2` gives `[1, 0, 1]`); for the other styles it is
     /// `0..param_count`.
     pub param_order: Vec<usize>,
-    /// How many parameters the caller must supply: the highest `$N` referenced (or the
-    /// number of `?` when the SQL was written with native `?` placeholders).
+    /// How many parameters the caller must supply: the highest `$N` referenced, each of
+    /// `$1..$N` used (a gap is an error), or the number of `?` when the SQL was written
+    /// with native `?` placeholders.
     pub param_count: usize,
     /// The first keyword of the first statement, upper-cased (`SELECT`, `WITH`, `BEGIN`),
     /// skipping whitespace, comments and opening parentheses.
@@ -382,6 +383,8 @@ struct Lexer<'a> {
     max_dollar: usize,
     first_dollar: Option<usize>,
     order: Vec<usize>,
+    /// Which `$N` appear (bit `N - 1`), to find a number the statement skips.
+    used_dollars: Vec<u64>,
     /// Native `?` seen: first position, count (Question), highest implied index (SQLite).
     first_question: Option<usize>,
     question_count: usize,
@@ -421,6 +424,7 @@ impl<'a> Lexer<'a> {
             max_dollar: 0,
             first_dollar: None,
             order: Vec::new(),
+            used_dollars: Vec::new(),
             first_question: None,
             question_count: 0,
             sqlite_max: 0,
@@ -715,6 +719,11 @@ impl<'a> Lexer<'a> {
         self.head_space();
         self.first_dollar.get_or_insert(start);
         self.max_dollar = self.max_dollar.max(n);
+        let (word, bit) = ((n - 1) / 64, (n - 1) % 64);
+        if self.used_dollars.len() <= word {
+            self.used_dollars.resize(word + 1, 0);
+        }
+        self.used_dollars[word] |= 1 << bit;
         match self.style {
             PlaceholderStyle::Dollar => {}
             PlaceholderStyle::NumberedQuestion => {
@@ -796,6 +805,20 @@ impl<'a> Lexer<'a> {
                 position(self.sql, q),
                 position(self.sql, d)
             )));
+        }
+        // `$2` without `$1`: PostgreSQL cannot type the skipped parameter (42P18) and the
+        // others would ignore its value. The same clear error on every backend.
+        if let Some(skipped) = (1..self.max_dollar)
+            .find(|&n| self.used_dollars[(n - 1) / 64] & (1 << ((n - 1) % 64)) == 0)
+        {
+            return Err(Error::Parameter {
+                position: format!("${skipped}"),
+                message: format!(
+                    "the statement uses ${} but not ${skipped}; number the placeholders \
+                     from $1 without gaps, one value per number",
+                    self.max_dollar
+                ),
+            });
         }
         let native_question = self.first_question.is_some();
         let (param_count, param_order) = match self.style {
@@ -1080,6 +1103,14 @@ mod tests {
     use super::*;
     use PlaceholderStyle::{Dollar, NumberedQuestion, Question};
 
+    /// The placeholder `sql` skips (the parameter error's position).
+    fn skipped(sql: &str, style: PlaceholderStyle) -> String {
+        match prepare_sql(sql, style) {
+            Err(Error::Parameter { position, .. }) => position,
+            other => panic!("{sql:?}: expected a skipped placeholder, got {other:?}"),
+        }
+    }
+
     fn p(sql: &str, style: PlaceholderStyle) -> PreparedSql {
         prepare_sql(sql, style).unwrap_or_else(|e| panic!("{sql:?}: {e}"))
     }
@@ -1155,19 +1186,46 @@ mod tests {
         assert_eq!(r.param_order, [0, 1]);
         assert_eq!(r.param_count, 2);
 
-        // The highest number counts, even with gaps.
-        let r = p("SELECT $3", Dollar);
-        assert_eq!(r.param_count, 3);
-        assert_eq!(r.param_order, [0, 1, 2]);
-        let r = p("SELECT $3, $1", Question);
-        assert_eq!(r.param_order, [2, 0]);
+        // A skipped number is a parameter error naming it, on every backend.
+        for style in [Dollar, Question, NumberedQuestion] {
+            let err = prepare_sql("SELECT $3, $1", style).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Parameter, "{err}");
+            assert_eq!(
+                err.to_string(),
+                "SQL parameter $2: the statement uses $3 but not $2; number the placeholders \
+                 from $1 without gaps, one value per number"
+            );
+        }
+        assert!(prepare_sql("SELECT $2", Dollar).is_err());
+        let big = format!(
+            "SELECT $70, {}",
+            (1..70)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        assert_eq!(p(&big, Dollar).param_count, 70);
+        let skips_65 = big.replace("$65,", "$64,");
+        assert!(
+            prepare_sql(&skips_65, Dollar)
+                .unwrap_err()
+                .to_string()
+                .contains("$65")
+        );
 
         // Leading zeros and many digits.
         assert_eq!(
-            rewritten("SELECT $01, $10", NumberedQuestion),
-            "SELECT ?1, ?10"
+            rewritten(
+                "SELECT $01, $2, $3, $4, $5, $6, $7, $8, $9, $10",
+                NumberedQuestion
+            ),
+            "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
         );
-        assert_eq!(p("SELECT $65535", Question).param_count, 65_535);
+        let all: Vec<String> = (1..=65_535).map(|n| format!("${n}")).collect();
+        assert_eq!(
+            p(&format!("SELECT {}", all.join(",")), Question).param_count,
+            65_535
+        );
     }
 
     #[test]
@@ -1194,8 +1252,8 @@ mod tests {
     #[test]
     fn postgres_escape_strings() {
         // E'\'' is one quote; the $1 after it is inside the literal... until the closing quote.
-        let r = p(r"SELECT E'\'$1', $2", Dollar);
-        assert_eq!(r.param_count, 2);
+        // (A skipped `$1` means it was read as part of the literal.)
+        assert_eq!(skipped(r"SELECT E'\'$1', $2", Dollar), "$1");
         let r = p(r"SELECT e'it\'s $1' || $1", Dollar);
         assert_eq!(r.param_count, 1);
         // Without E, a backslash is an ordinary character in PostgreSQL.
@@ -1211,9 +1269,8 @@ mod tests {
         let r = p(r"SELECT 'it\'s $1', $1", Question);
         assert_eq!(r.sql, r"SELECT 'it\'s $1', ?");
         assert_eq!(r.param_count, 1);
-        let r = p(r#"SELECT "a\"$1", $2"#, Question);
-        assert_eq!(r.sql, r#"SELECT "a\"$1", ?"#);
-        assert_eq!(r.param_order, [1]);
+        // (A skipped `$1` means it was read as part of the identifier.)
+        assert_eq!(skipped(r#"SELECT "a\"$1", $2"#, Question), "$1");
         let r = p(r"SELECT 'a\\', $1", Question);
         assert_eq!(r.sql, r"SELECT 'a\\', ?");
         // SQLite has no backslash escapes.
@@ -1273,9 +1330,8 @@ mod tests {
     #[test]
     fn nested_comments_in_postgres_only() {
         let sql = "SELECT /* a /* b */ $1 */ $2";
-        let r = p(sql, Dollar);
-        assert_eq!(r.param_count, 2);
-        assert_eq!(r.sql, sql);
+        // PostgreSQL: `$1` is inside the nested comment, so `$2` skips it.
+        assert_eq!(skipped(sql, Dollar), "$1");
         let r = p(sql, Question);
         assert_eq!(r.sql, "SELECT /* a /* b */ ? */ ?");
         assert_eq!(r.param_order, [0, 1]);
@@ -1308,10 +1364,10 @@ mod tests {
             assert_eq!(r.statement_count, 1);
         }
         let r = p(
-            "DO $body$ BEGIN PERFORM $1; $x$ $2 $x$; END $body$; SELECT $3",
+            "DO $body$ BEGIN PERFORM $1; $x$ $2 $x$; END $body$; SELECT $1",
             Dollar,
         );
-        assert_eq!(r.param_count, 3);
+        assert_eq!(r.param_count, 1);
         assert_eq!(r.statement_count, 2);
         let r = p("SELECT $tag$ $1 $tag$, $1", Question);
         assert_eq!(r.sql, "SELECT $tag$ $1 $tag$, ?");

@@ -138,6 +138,18 @@ pub async fn placeholder_count_mismatch(db: &dyn Database) {
         .await,
         ErrorKind::Parameter,
     );
+    // A skipped number: the value for `$1` would be ignored (or untypable on
+    // PostgreSQL), so it is refused everywhere, naming it.
+    let skipped = err_kind(
+        "$2 without $1",
+        db.execute(
+            &format!("INSERT INTO {t} (id, a) VALUES ($2, 'x')"),
+            &params!["unused", 9],
+        )
+        .await,
+        ErrorKind::Parameter,
+    );
+    assert!(skipped.to_string().contains("$1"), "{skipped}");
     assert_eq!(
         count(db, &t, "").await,
         0,
