@@ -252,7 +252,7 @@ impl ConfigLoader {
         let Some(mut config) = extract(&figment, &mut problems, &mut unreadable) else {
             return Err(config_errors(problems));
         };
-        follow_max_open_conns(&mut config, &figment);
+        let lowered = follow_max_open_conns(&mut config, &figment);
         problems.extend(
             config
                 .problems()
@@ -270,7 +270,11 @@ impl ConfigLoader {
         let origins = config_fields()
             .iter()
             .map(|f| {
-                let o = origin(&figment, &f.path).unwrap_or_else(|| DEFAULT_ORIGIN.to_owned());
+                let o = if lowered.contains(&f.path) {
+                    LOWERED_ORIGIN.to_owned()
+                } else {
+                    origin(&figment, &f.path).unwrap_or_else(|| DEFAULT_ORIGIN.to_owned())
+                };
                 (f.path.clone(), o)
             })
             .collect();
@@ -469,25 +473,28 @@ fn depends_on_unreadable(path: &str, unreadable: &[String]) -> bool {
         })
 }
 
+/// The origin shown for a default `maxIdleConns` that [`follow_max_open_conns`] lowered.
+const LOWERED_ORIGIN: &str = "default, lowered to maxOpenConns";
+
 /// Lowers each section's `maxIdleConns` to its `maxOpenConns` when it is larger and
-/// nobody set it (its origin is the default), as Go's `database/sql` does.
-fn follow_max_open_conns(config: &mut DatabaseConfig, figment: &Figment) {
-    let defaulted = |section: &str| {
-        origin(figment, &format!("{SECTION}.{section}.maxIdleConns")).as_deref()
-            == Some(DEFAULT_ORIGIN)
+/// nobody set it (its origin is the default), as Go's `database/sql` does. Returns the
+/// paths of the values it lowered.
+fn follow_max_open_conns(config: &mut DatabaseConfig, figment: &Figment) -> Vec<String> {
+    let mut lowered = Vec::new();
+    let mut follow = |section: &str, max_idle: &mut u32, max_open: u32| {
+        let path = format!("{SECTION}.{section}.maxIdleConns");
+        if *max_idle > max_open && origin(figment, &path).as_deref() == Some(DEFAULT_ORIGIN) {
+            *max_idle = max_open;
+            lowered.push(path);
+        }
     };
-    if defaulted("postgres") {
-        let c = &mut config.postgres;
-        c.max_idle_conns = c.max_idle_conns.min(c.max_open_conns);
-    }
-    if defaulted("mysql") {
-        let c = &mut config.mysql;
-        c.max_idle_conns = c.max_idle_conns.min(c.max_open_conns);
-    }
-    if defaulted("sqlite") {
-        let c = &mut config.sqlite;
-        c.max_idle_conns = c.max_idle_conns.min(c.max_open_conns);
-    }
+    let c = &mut config.postgres;
+    follow("postgres", &mut c.max_idle_conns, c.max_open_conns);
+    let c = &mut config.mysql;
+    follow("mysql", &mut c.max_idle_conns, c.max_open_conns);
+    let c = &mut config.sqlite;
+    follow("sqlite", &mut c.max_idle_conns, c.max_open_conns);
+    lowered
 }
 
 /// [`Error::Config`] with `problems` in a stable order: `type` and whole-file problems

@@ -1002,6 +1002,10 @@ fn an_unset_max_idle_conns_follows_a_lower_max_open_conns() {
     assert_eq!(loaded.config.postgres.max_idle_conns, 3);
     assert_eq!(
         loaded.origin_of("postgres.maxIdleConns").as_deref(),
+        Some("default, lowered to maxOpenConns")
+    );
+    assert_eq!(
+        loaded.origin_of("mysql.maxIdleConns").as_deref(),
         Some("default")
     );
     // Other sections keep their defaults.
