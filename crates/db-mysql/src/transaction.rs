@@ -280,13 +280,14 @@ impl TxCore {
         }
     }
 
+    /// The multi-row `INSERT` batches of `rows`, which the caller has checked with
+    /// [`InsertPlan::new`] (widths and values) before sending anything.
     async fn insert_rows(
         &self,
         table: &str,
         columns: &[&str],
         rows: Vec<Vec<Value>>,
     ) -> Result<u64> {
-        InsertPlan::new(DatabaseType::Mysql, table, columns, &rows)?;
         let plan = InsertPlan::new(DatabaseType::Mysql, table, columns, &[])?;
         let width = columns.len();
         let max_rows = (dbcore::max_bind_params(DatabaseType::Mysql) / width).clamp(1, BULK_ROWS);
@@ -516,7 +517,8 @@ impl MySqlTransaction<'static> {
         })
     }
 
-    /// The bulk path inside this transaction.
+    /// The bulk path inside this transaction, for rows the caller has checked with
+    /// [`InsertPlan::new`] (`Database::insert_many` does, before taking a connection).
     pub(crate) async fn insert_rows(
         &self,
         table: &str,
