@@ -15,6 +15,7 @@
 //! ```
 
 pub mod caps;
+pub mod fault_proxy;
 pub mod harness;
 mod mysql;
 pub mod postgres;
