@@ -34,6 +34,13 @@ use crate::exec::{self, Fetched, PortableRows, ReaderRows, Shape};
 /// discarded instead.
 const CLEANUP_LIMIT: Duration = Duration::from_secs(10);
 
+/// How long a caller whose transaction deadline passed waits for the running statement
+/// to be cancelled and the transaction rolled back. When the server does not answer in
+/// time (a partition, a hung server), the connection is given up instead (closed, so the
+/// server rolls back once it notices), and the caller gets its `Timeout` now rather than
+/// after [`CLEANUP_LIMIT`]. A cancel request still under way goes on in the background.
+const EXPIRE_GRACE: Duration = Duration::from_secs(1);
+
 /// State shared by a transaction and its savepoints.
 pub(crate) struct TxCore {
     db: Arc<Inner>,
@@ -76,14 +83,24 @@ impl TxCore {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
-    /// Cancels whatever runs on the connection, on the server.
-    async fn cancel_running(&self) -> bool {
+    /// Cancels whatever runs on the connection, on the server; whether the server
+    /// confirmed the request within `wait`. The request is sent from a task of its own
+    /// (bounded by [`CLEANUP_LIMIT`]), so it still goes out when the caller stops
+    /// waiting.
+    async fn cancel_running(&self, wait: Duration) -> bool {
         let Some(conn) = &self.conn else { return false };
         let token = conn.client().cancel_token();
-        matches!(
-            tokio::time::timeout(CLEANUP_LIMIT, token.cancel_query(conn.tls().clone())).await,
-            Ok(Ok(()))
-        )
+        let tls = conn.tls().clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let request = runtime.spawn(async move {
+            matches!(
+                tokio::time::timeout(CLEANUP_LIMIT, token.cancel_query(tls)).await,
+                Ok(Ok(()))
+            )
+        });
+        matches!(tokio::time::timeout(wait, request).await, Ok(Ok(true)))
     }
 
     /// The deadline passed: cancel the running statement, roll back.
@@ -91,21 +108,24 @@ impl TxCore {
         if self.aborted.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.roll_back_now(true).await;
+        self.roll_back_now(true, EXPIRE_GRACE).await;
     }
 
-    /// Cancels any statement still running (when `cancel`), then rolls back; records
-    /// whether the server confirmed it (`rolled_back`) or the state is unknown (`broken`).
-    async fn roll_back_now(&self, cancel: bool) {
+    /// Cancels any statement still running (when `cancel`), then rolls back, all within
+    /// `limit`; records whether the server confirmed it (`rolled_back`) or the state is
+    /// unknown (`broken`).
+    async fn roll_back_now(&self, cancel: bool, limit: Duration) {
+        let started = Instant::now();
         if cancel {
             // A cancel request travels on a connection of its own and may arrive after
             // the statement it was meant for: this connection is not reused.
             self.broken.store(true, Ordering::Release);
-            if !self.cancel_running().await {
+            if !self.cancel_running(limit).await {
                 return;
             }
         }
-        match tokio::time::timeout(CLEANUP_LIMIT, exec::batch(self.client(), "ROLLBACK")).await {
+        let left = limit.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, exec::batch(self.client(), "ROLLBACK")).await {
             Ok(Ok(())) => {
                 self.in_flight.store(0, Ordering::Release);
                 self.rolled_back.store(true, Ordering::Release);
@@ -145,7 +165,7 @@ impl TxCore {
             // timeout`: not "connection lost"). Nothing of ours runs, so no cancel is
             // sent: a late one could reach the connection's next user.
             let running = self.in_flight.load(Ordering::Acquire) > 0;
-            self.roll_back_now(running).await;
+            self.roll_back_now(running, EXPIRE_GRACE).await;
         }
         if self.aborted.load(Ordering::Acquire) {
             return Err(self.timeout_error());
@@ -281,8 +301,15 @@ impl TxCore {
             // A statement may still run if its future was cancelled, or if the deadline
             // fired while the cancel was being sent.
             let cancel = aborted || self.in_flight.load(Ordering::Acquire) > 0;
+            // Past the deadline the caller waits only briefly for the clean-up; an
+            // explicit rollback waits for the server's answer (up to CLEANUP_LIMIT).
+            let limit = if commit || aborted || self.deadline_passed() {
+                EXPIRE_GRACE
+            } else {
+                CLEANUP_LIMIT
+            };
             self.aborted.store(true, Ordering::Release);
-            self.roll_back_now(cancel).await;
+            self.roll_back_now(cancel, limit).await;
             return if commit {
                 Err(self.timeout_error())
             } else if self.broken.load(Ordering::Acquire) {
@@ -311,10 +338,63 @@ impl TxCore {
                 None,
             ));
         }
-        exec::batch(self.client(), "COMMIT")
-            .await
-            .inspect_err(|e| self.note_error(e))
+        let commit = exec::batch(self.client(), "COMMIT");
+        let result = match self.deadline {
+            None => commit.await,
+            // COMMIT runs to completion past the deadline (cancelling it could not undo
+            // it), but not forever: a server that does not answer within `timeout` more
+            // (a partition, a hung server) gets its connection closed.
+            Some(deadline) => {
+                let limit = self.db.config.timeout;
+                let until = deadline.max(Instant::now()) + limit;
+                match tokio::time::timeout_at(until.into(), commit).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        self.broken.store(true, Ordering::Release);
+                        return Err(Error::database(
+                            DatabaseType::Postgres,
+                            ErrorKind::ConnectionLost,
+                            None,
+                            format!(
+                                "no answer to COMMIT within {limit:?} after the transaction's \
+                                 deadline; the connection was closed, so whether the \
+                                 transaction committed is unknown"
+                            ),
+                            None,
+                        ));
+                    }
+                }
+            }
+        };
+        result.map_err(|e| {
+            self.note_error(&e);
+            commit_outcome_unknown(e)
+        })
     }
+}
+
+/// A COMMIT whose connection was lost before its answer arrived may have committed on
+/// the server or not: the error says so (its kind stays `ConnectionLost`, its code and
+/// source are kept). Other errors are returned as they are.
+fn commit_outcome_unknown(e: Error) -> Error {
+    if e.kind() != ErrorKind::ConnectionLost {
+        return e;
+    }
+    let cause = match e.as_database_error() {
+        Some(db) => db.message.clone(),
+        None => e.to_string(),
+    };
+    let code = e.code().map(str::to_owned);
+    Error::database(
+        DatabaseType::Postgres,
+        ErrorKind::ConnectionLost,
+        code,
+        format!(
+            "the connection was lost while COMMIT was in flight ({cause}): whether the \
+             transaction committed is unknown"
+        ),
+        Some(Box::new(e)),
+    )
 }
 
 /// Rolls back an abandoned transaction off the caller's task, then returns the
