@@ -256,11 +256,23 @@ pub(crate) async fn acquire_into(inner: &Inner, conn: &mut PooledConn<'_>) -> Re
                 Ok(())
             }
             Ok(Err(e)) => Err(checkout_error(inner, e, Some(started))),
-            Err(_) => Err(checkout_error(
-                inner,
-                PoolError::Timeout(TimeoutType::Wait),
-                Some(started),
-            )),
+            Err(_) => {
+                // Fewer connections than `maxOpenConns` exist, so the wait was not for
+                // one to come back: a connect (this checkout's or another's, holding
+                // the slot) did not finish (a server that does not answer, a
+                // partition). That is a connect failure, not an exhausted pool.
+                let status = inner.pool.status();
+                let why = if status.size < status.max_size {
+                    TimeoutType::Create
+                } else {
+                    TimeoutType::Wait
+                };
+                Err(checkout_error(
+                    inner,
+                    PoolError::Timeout(why),
+                    Some(started),
+                ))
+            }
         }
     };
     observe::timed(observe::acquire_span(PG), wait).await
@@ -302,6 +314,37 @@ macro_rules! on_conn {
         match result {
             Ok(v) => Ok(v),
             Err(e) => Err(conn.check_error(e)),
+        }
+    }};
+}
+
+/// [`on_conn!`] with the statement's round trip bounded by `$limit` (the checkout has its
+/// own deadline): a connection that does not answer in time (a partition, a hung
+/// server) fails with [`Error::Timeout`] naming `$what`; the statement is cancelled on
+/// the server and the connection discarded, as for any statement dropped mid-flight.
+macro_rules! on_conn_within {
+    ($db:expr, $limit:expr, $what:expr, $client:ident => $body:expr) => {{
+        let mut conn = PooledConn::vacant(&$db.inner.shared, &$db.inner.tls);
+        acquire_into(&$db.inner, &mut conn).await?;
+        conn.busy = true;
+        let limit: Duration = $limit;
+        let answered = {
+            let $client = conn.client();
+            tokio::time::timeout(limit, $body).await
+        };
+        match answered {
+            Ok(result) => {
+                conn.busy = false;
+                match result {
+                    Ok(v) => Ok(v),
+                    Err(e) => Err(conn.check_error(e)),
+                }
+            }
+            // `conn` is dropped busy: cancelled on the server, not reused.
+            Err(_) => Err(Error::Timeout {
+                what: $what,
+                after: limit,
+            }),
         }
     }};
 }
@@ -573,14 +616,26 @@ impl Database for PgDatabase {
         Ok(Box::new(tx))
     }
 
+    /// An empty query on a pooled connection. Its answer is awaited at most `timeout`
+    /// (the configured connect and acquire deadline): `health()` and the background
+    /// health check report a connection that does not answer (a partition, a hung
+    /// server) as unhealthy instead of waiting for TCP to give up, and that connection
+    /// is discarded.
     async fn ping(&self) -> Result<Duration> {
         let started = Instant::now();
-        on_conn!(self, client => exec::batch(client, ""))?;
+        let limit = self.inner.config.timeout;
+        on_conn_within!(self, limit, "ping", client => exec::batch(client, ""))?;
         Ok(started.elapsed())
     }
 
+    /// `SHOW server_version`, its answer awaited at most `timeout` (as for `ping`).
     async fn server_version(&self) -> Result<String> {
-        let row = self.query_one("SHOW server_version", &[]).await?;
+        let prepared = self.prepare("SHOW server_version", 0)?;
+        let limit = self.inner.config.timeout;
+        let rows = on_conn_within!(self, limit, "server_version", client => {
+            exec::query(client, &prepared, &[], Shape::AtMostOne, PortableRows)
+        })?;
+        let row = rows.into_iter().next().ok_or(Error::RowNotFound)?;
         let version: String = row.get(0)?;
         Ok(format!("PostgreSQL {version}"))
     }
