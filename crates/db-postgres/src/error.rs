@@ -71,7 +71,12 @@ pub(crate) fn map_error(err: tokio_postgres::Error) -> Error {
     let kind = if err.is_closed() {
         ErrorKind::ConnectionLost
     } else {
-        classify_text(&text)
+        match classify_text(&text) {
+            // The connection broke during the handshake (a server going down as the
+            // pool connects): worth retrying, unlike a TLS disagreement.
+            ErrorKind::Tls if broken_transport(&err) => ErrorKind::Connect,
+            kind => kind,
+        }
     };
     if let Some(index) = serialized_parameter(&text) {
         return Error::parameter(index + 1, text);
@@ -105,6 +110,29 @@ fn classify_text(text: &str) -> ErrorKind {
     } else {
         ErrorKind::Other
     }
+}
+
+/// Whether an I/O error in `err`'s causes says the connection itself broke (reset,
+/// aborted, closed mid-handshake) rather than that the peers disagreed.
+fn broken_transport(err: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind as Io;
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                Io::ConnectionReset
+                    | Io::ConnectionAborted
+                    | Io::UnexpectedEof
+                    | Io::BrokenPipe
+                    | Io::NotConnected
+            )
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// The 0-based parameter index of an "error serializing parameter N" message.
@@ -228,6 +256,31 @@ mod tests {
             Some(2)
         );
         assert_eq!(serialized_parameter("connection closed"), None);
+    }
+
+    #[test]
+    fn broken_connections_are_told_from_tls_failures() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error performing TLS handshake")
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let reset = Wrapper(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(broken_transport(&reset));
+        let eof = Wrapper(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        assert!(broken_transport(&eof));
+        let bad_cert = Wrapper(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "invalid peer certificate",
+        ));
+        assert!(!broken_transport(&bad_cert));
     }
 
     #[test]
