@@ -67,6 +67,9 @@ struct Shared {
     /// Bumped to reset every open connection.
     cuts: watch::Sender<u64>,
     refusing: watch::Sender<bool>,
+    /// Whether the accept loop holds a listening socket (it says so once it has
+    /// closed or bound it, so that `refuse_new` and `accept_new` can wait for that).
+    listening: watch::Sender<bool>,
     /// Bytes the server may still send before the connection forwarding them is reset.
     budget: Mutex<Option<u64>>,
     accepted: AtomicU64,
@@ -88,6 +91,7 @@ impl FaultProxy {
             flow: watch::Sender::new(Flow::Forward),
             cuts: watch::Sender::new(0),
             refusing: watch::Sender::new(false),
+            listening: watch::Sender::new(true),
             budget: Mutex::new(None),
             accepted: AtomicU64::new(0),
             live: AtomicUsize::new(0),
@@ -160,28 +164,51 @@ impl FaultProxy {
             .is_some()
     }
 
-    /// Closes the listening socket: new connects are refused until
+    /// Closes the listening socket: once this returns, new connects are refused until
     /// [`resume`](Self::resume) or [`accept_new`](Self::accept_new). Open connections are
     /// not touched.
-    pub fn refuse_new(&self) {
+    pub async fn refuse_new(&self) {
         self.shared.refusing.send_replace(true);
+        self.listening_is(false).await;
     }
 
-    /// Listens again (same port) after [`refuse_new`](Self::refuse_new).
-    pub fn accept_new(&self) {
+    /// Listens again (same port) after [`refuse_new`](Self::refuse_new): once this
+    /// returns, connects succeed.
+    pub async fn accept_new(&self) {
         self.shared.refusing.send_replace(false);
+        self.listening_is(true).await;
     }
 
     /// Back to normal: forwards both ways and accepts new connections. A pending
     /// downstream cut is disarmed.
-    pub fn resume(&self) {
+    pub async fn resume(&self) {
         *self
             .shared
             .budget
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
         self.shared.flow.send_replace(Flow::Forward);
-        self.shared.refusing.send_replace(false);
+        self.accept_new().await;
+    }
+
+    /// Waits until the accept loop has closed or bound its socket.
+    ///
+    /// # Panics
+    /// When that takes more than 10 s (the accept loop could not bind the port again).
+    async fn listening_is(&self, want: bool) {
+        let mut listening = self.shared.listening.subscribe();
+        let waited =
+            tokio::time::timeout(Duration::from_secs(10), listening.wait_for(|l| *l == want)).await;
+        assert!(
+            matches!(waited, Ok(Ok(_))),
+            "the fault proxy on {} did not {} within 10 s",
+            self.addr,
+            if want {
+                "listen again"
+            } else {
+                "close its port"
+            }
+        );
     }
 
     /// Connections accepted so far.
@@ -224,6 +251,7 @@ async fn accept_loop(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared
         if *refusing.borrow_and_update() {
             // Closed: the kernel answers connects with RST (connection refused).
             listener = None;
+            shared.listening.send_replace(false);
             if refusing.changed().await.is_err() {
                 return;
             }
@@ -231,6 +259,7 @@ async fn accept_loop(listener: TcpListener, addr: SocketAddr, shared: Arc<Shared
         }
         if listener.is_none() {
             listener = Some(relisten(addr).await);
+            shared.listening.send_replace(true);
         }
         let Some(l) = listener.as_ref() else { continue };
         tokio::select! {
@@ -320,6 +349,9 @@ async fn pipe(mut client: TcpStream, shared: Arc<Shared>) {
         loop {
             let now = *flow.borrow_and_update();
             tokio::select! {
+                // A cut or a change of flow made before data arrived is seen before that
+                // data is forwarded.
+                biased;
                 _ = cuts.changed() => break End::Cut,
                 changed = flow.changed() => {
                     if changed.is_err() {
@@ -431,7 +463,7 @@ mod tests {
         let stalled =
             tokio::time::timeout(Duration::from_millis(300), round_trip(&mut s, b"x")).await;
         assert!(stalled.is_err(), "a blackholed connection answered");
-        proxy.resume();
+        proxy.resume().await;
         // What was sent during the partition arrives afterwards.
         let mut late = [0u8; 1];
         s.read_exact(&mut late).await.unwrap();
@@ -444,7 +476,7 @@ mod tests {
             .unwrap();
         assert!(matches!(after_cut, Ok(0) | Err(_)), "{after_cut:?}");
 
-        proxy.refuse_new();
+        proxy.refuse_new().await;
         let refused = async {
             for _ in 0..100 {
                 if TcpStream::connect(proxy.addr()).await.is_err() {
@@ -455,7 +487,7 @@ mod tests {
             false
         };
         assert!(refused.await, "connects were not refused");
-        proxy.resume();
+        proxy.resume().await;
         let mut s = async {
             loop {
                 if let Ok(s) = TcpStream::connect(proxy.addr()).await {
