@@ -5,6 +5,7 @@
 pub mod bulk;
 pub mod crud;
 pub mod errors;
+pub mod faults;
 pub mod observe;
 pub mod placeholders;
 pub mod pool;

@@ -40,6 +40,7 @@ macro_rules! scenario_tests {
 mod bulk;
 mod crud;
 mod errors;
+mod faults;
 mod observe;
 mod pool;
 mod safety;
