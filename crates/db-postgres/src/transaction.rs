@@ -338,6 +338,12 @@ impl TxCore {
                 None,
             ));
         }
+        if self.client().is_closed() {
+            // Found closed before COMMIT was sent (the server ended the session): the
+            // transaction ended with it.
+            self.broken.store(true, Ordering::Release);
+            return Err(lost());
+        }
         let commit = exec::batch(self.client(), "COMMIT");
         let result = match self.deadline {
             None => commit.await,
