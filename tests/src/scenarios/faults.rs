@@ -1226,5 +1226,41 @@ pub async fn commit_connection_lost_in_flight(admin: &dyn Database) {
         "the two cases are indistinguishable to the client and should report the same kind"
     );
     assert_eq!(kinds[0], ErrorKind::ConnectionLost);
+
+    // The server ends the transaction's session before COMMIT is sent: nothing is
+    // committed, and the commit fails as ConnectionLost.
+    let victim = open_victim(admin, None, VictimOptions::new(1)).await;
+    let tx = ok("begin", victim.begin(TxOptions::new()).await);
+    ok(
+        "insert",
+        tx.execute(&insert, &[Value::from(3_i64), Value::from("killed")])
+            .await,
+    );
+    let id = ok("session id", session_id(&*tx, driver).await);
+    kill_session(admin, id).await;
+    wait_session_gone(admin, id, Duration::from_secs(5)).await;
+    let (commit, _) = bounded("commit on a killed session", SLACK * 2, tx.commit()).await;
+    let e = match commit {
+        Ok(()) => panic!("commit succeeded on a session the server had ended"),
+        Err(e) => e,
+    };
+    eprintln!(
+        "{driver}: COMMIT after the server ended the session: {}",
+        show(&e)
+    );
+    assert_eq!(e.kind(), ErrorKind::ConnectionLost, "{}", show(&e));
+    assert_eq!(
+        count(admin, &t, "id = 3").await,
+        0,
+        "the killed transaction's row"
+    );
+    let failures = recovers(&*victim, "SELECT 1", 1, "after the killed transaction").await;
+    assert!(failures.len() <= 1);
+    assert_pool_idle(&*victim, "after the killed transaction").await;
+    assert_stats_consistent(&*victim, 1, "after the killed transaction");
+    ok(
+        "closing the victim",
+        victim.close(Duration::from_secs(5)).await,
+    );
     drop_tables(admin, &[&t]).await;
 }
