@@ -288,6 +288,13 @@ impl MySqlDatabase {
         let mut checkout = self.inner.checkout().await?;
         checkout.perform(op).await
     }
+
+    /// [`MySqlDatabase::run`] for a query, its result read inline (no boxed future: the
+    /// pool's queries are the concrete API's hot path).
+    async fn run_inline(&self, op: Op<'_>) -> Result<crate::conn::Output> {
+        let mut checkout = self.inner.checkout().await?;
+        checkout.perform_inline(op).await
+    }
 }
 
 /// A pool for `config` with the TLS options `ssl`, connected once (with retries): the
@@ -461,6 +468,13 @@ impl Inner {
 const MYSQL: DatabaseType = DatabaseType::Mysql;
 
 impl MySqlDatabase {
+    /// [`Database::begin`] without the boxed future and the trait object: the concrete
+    /// [`MySqlTransaction`], whose statement methods are inherent too. On the concrete
+    /// type, method-call syntax picks this one.
+    pub async fn begin(&self, options: TxOptions) -> Result<MySqlTransaction<'static>> {
+        MySqlTransaction::begin(Arc::clone(&self.inner), options).await
+    }
+
     /// [`Executor::execute`] without the boxed future of the object-safe trait: on the
     /// concrete type, method-call syntax picks this one.
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
@@ -564,7 +578,7 @@ impl MySqlDatabase {
     ) -> Result<bool> {
         let prepared = self.inner.prepare(sql, params.len())?;
         let rows = self
-            .run(Op::Native {
+            .run_inline(Op::Native {
                 sql: &prepared,
                 params,
                 f: &mut at_most_one(read),
@@ -604,7 +618,7 @@ impl MySqlDatabase {
     async fn run_query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let prepared = self.inner.prepare(sql, params.len())?;
         Ok(self
-            .run(Op::Query {
+            .run_inline(Op::Query {
                 sql: &prepared,
                 params,
             })
@@ -674,7 +688,7 @@ impl Executor for MySqlDatabase {
         traced(None, MYSQL, "for_each_row", sql, rows_affected, async {
             let prepared = self.inner.prepare(sql, params.len())?;
             Ok(self
-                .run(Op::Each {
+                .run_inline(Op::Each {
                     sql: &prepared,
                     params,
                     f,

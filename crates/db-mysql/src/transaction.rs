@@ -11,8 +11,9 @@
 //! from a separate connection, then the transaction is rolled back; a transaction idle
 //! past its deadline is rolled back by a timer task.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -48,6 +49,9 @@ struct TxCore {
     next_savepoint: AtomicU32,
     /// Savepoints dropped unfinished: rolled back to before the next statement runs.
     abandoned: StdMutex<Vec<String>>,
+    /// Whether `abandoned` may hold names: checked before every statement without taking
+    /// the lock.
+    has_abandoned: AtomicBool,
     /// The timer that rolls the transaction back when its deadline passes while idle.
     expiry: StdMutex<Option<tokio::task::AbortHandle>>,
     /// The `db.transaction` span: the parent of the statements' spans.
@@ -144,6 +148,22 @@ impl TxCore {
         }
     }
 
+    /// Whether [`TxCore::ready`] has anything to check or do before the next statement.
+    fn needs_attention(&self, tc: &TxConn) -> bool {
+        tc.aborted
+            || self.deadline.is_some()
+            || self.db.cut_off.load(Ordering::Acquire)
+            || self.has_abandoned.load(Ordering::Acquire)
+    }
+
+    /// Queues savepoint `name` for rollback before the transaction's next statement.
+    fn abandon(&self, name: String) {
+        if let Ok(mut abandoned) = self.abandoned.lock() {
+            abandoned.push(name);
+        }
+        self.has_abandoned.store(true, Ordering::Release);
+    }
+
     /// Checks the transaction can run a statement and rolls back abandoned savepoints.
     async fn ready(&self, tc: &mut TxConn) -> Result<()> {
         if self.db.cut_off.load(Ordering::Acquire) {
@@ -158,6 +178,8 @@ impl TxCore {
             self.expire(tc).await;
             return Err(self.timeout_error());
         }
+        // Cleared before the names are taken: a savepoint abandoned meanwhile sets it again.
+        self.has_abandoned.store(false, Ordering::Release);
         let abandoned: Vec<String> = self
             .abandoned
             .lock()
@@ -174,7 +196,9 @@ impl TxCore {
     async fn run(&self, op: Op<'_>) -> Result<Output> {
         let mut guard = self.conn.lock().await;
         let tc = &mut *guard;
-        self.ready(tc).await?;
+        if self.needs_attention(tc) {
+            Box::pin(self.ready(tc)).await?;
+        }
         match self.deadline {
             None => tc.checkout.perform(op).await,
             // Boxed: racing the statement against the deadline (and killing it from a
@@ -401,10 +425,8 @@ struct AbandonOnDrop<'a> {
 
 impl Drop for AbandonOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(name) = self.name.take()
-            && let Ok(mut abandoned) = self.core.abandoned.lock()
-        {
-            abandoned.push(name);
+        if let Some(name) = self.name.take() {
+            self.core.abandon(name);
         }
     }
 }
@@ -424,7 +446,12 @@ fn row_size(row: &[Value]) -> usize {
 }
 
 /// The SQL that opens a transaction with `options`.
-fn begin_sql(options: &TxOptions) -> String {
+fn begin_sql(options: &TxOptions) -> Cow<'static, str> {
+    match (options.isolation, options.read_only) {
+        (None, false) => return Cow::Borrowed("START TRANSACTION"),
+        (None, true) => return Cow::Borrowed("START TRANSACTION READ ONLY"),
+        _ => {}
+    }
     let mut sql = String::new();
     if let Some(level) = options.isolation {
         // Applies to the next transaction only: the one started right after it.
@@ -436,7 +463,7 @@ fn begin_sql(options: &TxOptions) -> String {
     if options.read_only {
         sql.push_str(" READ ONLY");
     }
-    sql
+    Cow::Owned(sql)
 }
 
 /// A MySQL / MariaDB transaction ([`Transaction`]), or one of its savepoints.
@@ -486,6 +513,7 @@ impl MySqlTransaction<'static> {
             deadline,
             next_savepoint: AtomicU32::new(1),
             abandoned: StdMutex::new(Vec::new()),
+            has_abandoned: AtomicBool::new(false),
             expiry: StdMutex::new(None),
             span,
         });
@@ -546,29 +574,10 @@ impl MySqlTransaction<'_> {
     }
 }
 
-impl Drop for MySqlTransaction<'_> {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
-        if let Some(name) = self.savepoint.take()
-            && let Ok(mut abandoned) = self.core.abandoned.lock()
-        {
-            // Undone before the parent's next statement (or commit).
-            abandoned.push(name);
-        }
-        // A top-level transaction is rolled back when its connection is released (the
-        // checkout is still marked as inside a transaction).
-    }
-}
-
-#[async_trait]
-impl Executor for MySqlTransaction<'_> {
-    fn database_type(&self) -> DatabaseType {
-        DatabaseType::Mysql
-    }
-
-    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+impl MySqlTransaction<'_> {
+    /// [`Executor::execute`] without the boxed future of the object-safe trait: on the
+    /// concrete type, method-call syntax picks this one.
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         let run = || async {
             let prepared = self.core.db.prepare(sql, params.len())?;
             Ok(self
@@ -583,7 +592,8 @@ impl Executor for MySqlTransaction<'_> {
         self.core.traced("execute", sql, rows_affected, run).await
     }
 
-    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    /// [`Executor::query`] without the boxed future of the object-safe trait.
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let run = || async {
             let prepared = self.core.db.prepare(sql, params.len())?;
             Ok(self
@@ -596,6 +606,55 @@ impl Executor for MySqlTransaction<'_> {
                 .rows())
         };
         self.core.traced("query", sql, rows_returned, run).await
+    }
+
+    /// [`Executor::query_one`] without the boxed future of the object-safe trait.
+    pub async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        dbcore::single_row(self.query(sql, params).await?)
+    }
+
+    /// [`Executor::query_opt`] without the boxed future of the object-safe trait.
+    pub async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        dbcore::optional_row(self.query(sql, params).await?)
+    }
+
+    /// [`Transaction::commit`] without the boxed future of the object-safe trait.
+    pub async fn commit(mut self) -> Result<()> {
+        self.end(true).await
+    }
+
+    /// [`Transaction::rollback`] without the boxed future of the object-safe trait.
+    pub async fn rollback(mut self) -> Result<()> {
+        self.end(false).await
+    }
+}
+
+impl Drop for MySqlTransaction<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(name) = self.savepoint.take() {
+            // Undone before the parent's next statement (or commit).
+            self.core.abandon(name);
+        }
+        // A top-level transaction is rolled back when its connection is released (the
+        // checkout is still marked as inside a transaction).
+    }
+}
+
+#[async_trait]
+impl Executor for MySqlTransaction<'_> {
+    fn database_type(&self) -> DatabaseType {
+        DatabaseType::Mysql
+    }
+
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        MySqlTransaction::execute(self, sql, params).await
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        MySqlTransaction::query(self, sql, params).await
     }
 
     async fn query_opt_with(
@@ -667,12 +726,12 @@ impl Executor for MySqlTransaction<'_> {
 
 #[async_trait]
 impl Transaction for MySqlTransaction<'_> {
-    async fn commit(mut self: Box<Self>) -> Result<()> {
-        self.end(true).await
+    async fn commit(self: Box<Self>) -> Result<()> {
+        MySqlTransaction::commit(*self).await
     }
 
-    async fn rollback(mut self: Box<Self>) -> Result<()> {
-        self.end(false).await
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        MySqlTransaction::rollback(*self).await
     }
 
     async fn savepoint(&mut self) -> Result<Box<dyn Transaction + '_>> {

@@ -89,7 +89,7 @@ async fn dropped_transaction_leaves_a_clean_connection() {
     tx.execute(&format!("INSERT INTO {t} VALUES (1)"), &[])
         .await
         .unwrap();
-    assert_eq!(in_transaction(&*tx).await, 1);
+    assert_eq!(in_transaction(&tx).await, 1);
     drop(tx);
 
     // The only connection of the pool comes back rolled back, and is the same session.
@@ -204,7 +204,7 @@ async fn charset_and_time_zone_on_every_connection() {
     let db = MySqlDatabase::connect(&cfg).await.unwrap();
     let t1 = db.begin(TxOptions::new()).await.unwrap();
     let t2 = db.begin(TxOptions::new()).await.unwrap();
-    for exec in [&*t1 as &dyn Executor, &*t2, &db] {
+    for exec in [&t1 as &dyn Executor, &t2, &db] {
         let row = exec
             .query_one(
                 "SELECT @@time_zone AS tz, @@character_set_connection AS cs",
@@ -1074,6 +1074,52 @@ async fn insert_many_cancelled_between_batches_leaves_no_rows() {
         .unwrap();
     assert_eq!(n, 1, "only the row inserted before the load");
     tx.commit().await.unwrap();
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+    db.close(Duration::from_secs(5)).await.unwrap();
+}
+
+/// The concrete transaction (`MySqlDatabase::begin`, inherent statement methods) commits,
+/// rolls back and reads its own writes exactly as the boxed trait object does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concrete_transaction_commits_and_rolls_back() {
+    let db = connect(2).await;
+    let t = table("concrete_tx");
+    db.execute(&format!("CREATE TABLE {t} (id BIGINT PRIMARY KEY)"), &[])
+        .await
+        .unwrap();
+
+    let tx: db_mysql::MySqlTransaction<'static> = db.begin(TxOptions::new()).await.unwrap();
+    let sql = format!("INSERT INTO {t} VALUES ($1)");
+    assert_eq!(tx.execute(&sql, &params![1]).await.unwrap(), 1);
+    let count = format!("SELECT COUNT(*) AS n FROM {t}");
+    let seen = tx.query_one(&count, &[]).await.unwrap();
+    assert_eq!(seen.get::<i64>("n").unwrap(), 1);
+    assert!(
+        tx.query_opt(&format!("SELECT id FROM {t} WHERE id = 2"), &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tx.commit().await.unwrap();
+
+    let tx = db.begin(TxOptions::new()).await.unwrap();
+    tx.execute(&sql, &params![2]).await.unwrap();
+    assert_eq!(
+        tx.query(&format!("SELECT id FROM {t}"), &[])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    tx.rollback().await.unwrap();
+
+    let rows = db
+        .query(&format!("SELECT id FROM {t} ORDER BY id"), &[])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = rows.iter().map(|r| r.get::<i64>("id").unwrap()).collect();
+    assert_eq!(ids, [1]);
+    assert_eq!(db.stats().in_use, 0, "{:?}", db.stats());
     db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
     db.close(Duration::from_secs(5)).await.unwrap();
 }
