@@ -232,6 +232,11 @@ impl<'a> Checkout<'a> {
         self.conn.as_ref().map_or(0, Conn::id)
     }
 
+    /// Whether the connection is known to be closed (an I/O error on it, or released).
+    pub(crate) fn is_disconnected(&self) -> bool {
+        self.conn.as_ref().is_none_or(Conn::is_disconnected)
+    }
+
     /// Whether an operation was cancelled half-way: the connection cannot be used again.
     pub(crate) fn is_poisoned(&self) -> bool {
         self.busy || self.conn.is_none()

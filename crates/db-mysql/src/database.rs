@@ -369,6 +369,11 @@ async fn first_contact(pool: &Pool, timeout: Duration) -> Result<ServerFacts> {
 }
 
 impl Inner {
+    /// The configuration the pool was opened with.
+    pub(crate) fn config(&self) -> &MySqlConfig {
+        &self.config
+    }
+
     pub(crate) fn max_allowed_packet(&self) -> usize {
         self.max_allowed_packet
     }
@@ -418,6 +423,19 @@ impl Inner {
                 Ok(Checkout::new(conn, &self.shared))
             }
             Ok(Err(e)) => Err(map_connect_error(e)),
+            Err(_) if self.shared.counters.in_use() < self.config.max_open_conns as usize => {
+                // Not every connection is checked out, so the wait was not for one to come
+                // back: a connect (this checkout's, or one holding a slot) did not finish
+                // (a server that does not answer, a partition). A connect failure, not an
+                // exhausted pool.
+                Err(Error::database(
+                    DatabaseType::Mysql,
+                    ErrorKind::Connect,
+                    None,
+                    format!("no connection was established within {timeout:?}"),
+                    None,
+                ))
+            }
             Err(timed_out) => {
                 self.shared.counters.record_wait(timeout);
                 self.shared.counters.record_timeout();
@@ -735,9 +753,26 @@ impl Database for MySqlDatabase {
         Ok(Box::new(tx))
     }
 
+    /// `COM_PING` on a pooled connection. Its answer is awaited at most `timeout` (the
+    /// configured connect and acquire deadline): `health()` and the background health
+    /// check report a connection that does not answer (a partition, a hung server) as
+    /// unhealthy instead of waiting for TCP to give up, and that connection is closed.
     async fn ping(&self) -> Result<Duration> {
         let started = Instant::now();
-        self.run(Op::Ping).await?;
+        let limit = self.inner.config.timeout;
+        let mut checkout = self.inner.checkout().await?;
+        match tokio::time::timeout(limit, checkout.perform(Op::Ping)).await {
+            Ok(answered) => {
+                answered?;
+            }
+            // Dropped mid-ping: the checkout is poisoned and closed, not reused.
+            Err(_) => {
+                return Err(Error::Timeout {
+                    what: "ping",
+                    after: limit,
+                });
+            }
+        }
         Ok(started.elapsed())
     }
 

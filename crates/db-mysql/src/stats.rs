@@ -78,6 +78,11 @@ impl Counters {
         self.in_use.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Connections the layer has checked out and not given back (or closed) yet.
+    pub(crate) fn in_use(&self) -> usize {
+        self.in_use.load(Ordering::Relaxed)
+    }
+
     /// A checked-out connection went back to the pool, or was closed.
     pub(crate) fn record_release(&self) {
         self.in_use.fetch_sub(1, Ordering::Relaxed);

@@ -20,8 +20,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dbcore::observe::{self, no_rows, rows_affected, rows_returned};
 use dbcore::{
-    DatabaseType, Error, Executor, InsertPlan, PreparedSql, Result, Row, RowReader, Transaction,
-    TxOptions, Value,
+    DatabaseType, Error, ErrorKind, Executor, InsertPlan, PreparedSql, Result, Row, RowReader,
+    Transaction, TxOptions, Value,
 };
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -290,16 +290,60 @@ impl TxCore {
             Self::rollback_now(tc).await;
             return Err(e);
         }
-        // COMMIT / ROLLBACK run to completion even past the deadline.
+        if commit && tc.checkout.is_disconnected() {
+            // Found closed before COMMIT was sent (an earlier statement lost the
+            // connection): the transaction ended with it.
+            tc.checkout.discard();
+            return Err(Error::database(
+                DatabaseType::Mysql,
+                ErrorKind::ConnectionLost,
+                None,
+                "the transaction's connection was lost; nothing was committed",
+                None,
+            ));
+        }
+        // COMMIT / ROLLBACK run to completion even past the deadline (cancelling a
+        // COMMIT could not undo it), but not forever: with a deadline, a server that
+        // does not answer within `timeout` more (a partition, a hung server) gets its
+        // connection closed.
         let sql = if commit { "COMMIT" } else { "ROLLBACK" };
-        match tc.checkout.perform(Op::Control { sql }).await {
+        let ran = match self.deadline {
+            None => tc.checkout.perform(Op::Control { sql }).await,
+            Some(deadline) => {
+                let limit = self.db.config().timeout;
+                let until = deadline.max(Instant::now()) + limit;
+                match tokio::time::timeout_at(until, tc.checkout.perform(Op::Control { sql })).await
+                {
+                    Ok(ran) => ran,
+                    Err(_) => {
+                        tc.checkout.discard();
+                        return Err(Error::database(
+                            DatabaseType::Mysql,
+                            ErrorKind::ConnectionLost,
+                            None,
+                            format!(
+                                "no answer to {sql} within {limit:?} after the transaction's \
+                                 deadline; the connection was closed{}",
+                                if commit {
+                                    ", so whether the transaction committed is unknown"
+                                } else {
+                                    ", so the server rolls back"
+                                }
+                            ),
+                            None,
+                        ));
+                    }
+                }
+            }
+        };
+        match ran {
             Ok(_) => {
                 tc.checkout.in_tx = false;
                 Ok(())
             }
             Err(e) => {
                 Self::rollback_now(tc).await;
-                Err(e)
+                Err(if commit { commit_outcome_unknown(e) } else { e })
             }
         }
     }
@@ -445,6 +489,29 @@ fn row_size(row: &[Value]) -> usize {
         .sum()
 }
 
+/// A COMMIT whose connection was lost before its answer arrived may have committed on
+/// the server or not: the error says so (its kind stays `ConnectionLost`, its source is
+/// kept). Other errors are returned as they are.
+fn commit_outcome_unknown(e: Error) -> Error {
+    if e.kind() != ErrorKind::ConnectionLost {
+        return e;
+    }
+    let cause = match e.as_database_error() {
+        Some(db) => db.message.clone(),
+        None => e.to_string(),
+    };
+    Error::database(
+        DatabaseType::Mysql,
+        ErrorKind::ConnectionLost,
+        e.code().map(str::to_owned),
+        format!(
+            "the connection was lost while COMMIT was in flight ({cause}): whether the \
+             transaction committed is unknown"
+        ),
+        Some(Box::new(e)),
+    )
+}
+
 /// The SQL that opens a transaction with `options`.
 fn begin_sql(options: &TxOptions) -> Cow<'static, str> {
     match (options.isolation, options.read_only) {
@@ -498,7 +565,27 @@ impl MySqlTransaction<'static> {
         // flight (then the connection is closed).
         checkout.in_tx = true;
         let sql = begin_sql(&options);
-        if let Err(e) = checkout.perform(Op::Control { sql: &sql }).await {
+        let started = match deadline {
+            None => checkout.perform(Op::Control { sql: &sql }).await,
+            // START TRANSACTION under the deadline too: a connection that does not
+            // answer (a partition, a hung server) must not hold the caller past it.
+            Some(deadline) => {
+                match tokio::time::timeout_at(deadline, checkout.perform(Op::Control { sql: &sql }))
+                    .await
+                {
+                    Ok(started) => started,
+                    Err(_) => {
+                        // Poisoned mid-statement: closed (and killed), not reused.
+                        checkout.discard();
+                        return Err(Error::Timeout {
+                            what: "transaction",
+                            after: options.timeout.unwrap_or_default(),
+                        });
+                    }
+                }
+            }
+        };
+        if let Err(e) = started {
             // `SET TRANSACTION` may linger for the next transaction: close it.
             checkout.discard();
             return Err(e);
@@ -618,6 +705,25 @@ impl MySqlTransaction<'_> {
         dbcore::optional_row(self.query(sql, params).await?)
     }
 
+    /// [`Transaction::savepoint`] without the boxed future and the trait object: the
+    /// savepoint as a concrete `MySqlTransaction`, which borrows this one until it ends.
+    pub async fn savepoint(&mut self) -> Result<MySqlTransaction<'_>> {
+        let n = self.core.next_savepoint.fetch_add(1, Ordering::Relaxed);
+        let name = format!("dblayer_sp_{n}");
+        self.core
+            .run(Op::Control {
+                sql: &format!("SAVEPOINT {name}"),
+            })
+            .await?;
+        Ok(MySqlTransaction {
+            core: Arc::clone(&self.core),
+            savepoint: Some(name),
+            depth: self.depth + 1,
+            finished: false,
+            _parent: PhantomData,
+        })
+    }
+
     /// [`Transaction::commit`] without the boxed future of the object-safe trait.
     pub async fn commit(mut self) -> Result<()> {
         self.end(true).await
@@ -735,20 +841,7 @@ impl Transaction for MySqlTransaction<'_> {
     }
 
     async fn savepoint(&mut self) -> Result<Box<dyn Transaction + '_>> {
-        let n = self.core.next_savepoint.fetch_add(1, Ordering::Relaxed);
-        let name = format!("dblayer_sp_{n}");
-        self.core
-            .run(Op::Control {
-                sql: &format!("SAVEPOINT {name}"),
-            })
-            .await?;
-        Ok(Box::new(MySqlTransaction {
-            core: Arc::clone(&self.core),
-            savepoint: Some(name),
-            depth: self.depth + 1,
-            finished: false,
-            _parent: PhantomData,
-        }))
+        Ok(Box::new(MySqlTransaction::savepoint(self).await?))
     }
 
     fn options(&self) -> &TxOptions {

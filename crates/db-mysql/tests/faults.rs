@@ -94,7 +94,6 @@ async fn bounded<F: std::future::Future>(
 /// timeout on a partitioned connection waits until TCP gives up (with a blackhole that
 /// keeps acknowledging: forever) instead of failing with `Timeout`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: MySqlTransaction::begin sends START TRANSACTION without the deadline; hangs on a partitioned connection"]
 async fn begin_during_a_partition_ends_at_the_deadline() {
     // One connection: begin gets the idle one (it does not open another).
     let (proxy, db) = through_proxy(|c| c.with_max_open_conns(1).with_max_idle_conns(1)).await;
@@ -119,7 +118,6 @@ async fn begin_during_a_partition_ends_at_the_deadline() {
 /// is never. It should give up some bounded time after the deadline, close the
 /// connection and say that the outcome is unknown (`ConnectionLost`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: COMMIT of a transaction with a deadline has no bound; hangs on a partitioned connection"]
 async fn commit_during_a_partition_ends() {
     let (proxy, db) = through_proxy(|c| c).await;
     let t = format!("dbm_fault_commit_{}", std::process::id());
@@ -172,7 +170,6 @@ async fn commit_during_a_partition_ends() {
 /// answer without a deadline: during a partition `health()` never returns, and
 /// `last_health_check()` keeps reporting the last success.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: MySqlDatabase::ping has no deadline; health() hangs and the background check stays 'ok' during a partition"]
 async fn health_during_a_partition_is_bounded() {
     let interval = Duration::from_millis(200);
     let (proxy, db) = through_proxy(|c| c.with_health_check_interval(interval)).await;
@@ -206,7 +203,6 @@ async fn health_during_a_partition_is_bounded() {
 /// after `timeout` as `PoolTimeout` ("raise maxOpenConns") although the pool was not
 /// exhausted: it should be a connect failure (`ErrorKind::Connect`), as on PostgreSQL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a connect that hangs at checkout is reported as PoolTimeout, not as a connect failure"]
 async fn connect_through_a_partition_is_a_connect_failure() {
     let (proxy, db) = through_proxy(|c| c).await;
     proxy.blackhole();

@@ -32,6 +32,8 @@ pub enum ErrorKind {
     /// TLS could not be negotiated as the configuration requires.
     Tls,
     /// An established connection was lost (closed socket, server gone, session terminated).
+    /// From a `commit`, it can mean that the COMMIT's outcome is unknown: see
+    /// [`Transaction::commit`](crate::Transaction::commit).
     ConnectionLost,
     /// No connection became free in the pool within the configured `timeout`.
     PoolTimeout,

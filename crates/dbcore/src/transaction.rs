@@ -111,7 +111,11 @@ impl TxOptions {
 /// connection is reused: a connection never returns to the pool inside a transaction.
 #[async_trait]
 pub trait Transaction: Executor {
-    /// Commits. On error the transaction has been rolled back.
+    /// Commits. On error the transaction has been rolled back, except when the error
+    /// is [`ErrorKind::ConnectionLost`](crate::ErrorKind::ConnectionLost) and the
+    /// connection was lost while the COMMIT was in flight: then the server may have
+    /// committed or not, and the layer cannot tell which (the message says so). Check
+    /// the data before running a non-idempotent transaction again.
     async fn commit(self: Box<Self>) -> Result<()>;
 
     /// Rolls back.

@@ -40,12 +40,6 @@ fn server_driver(db: &dyn Database, scenario: &str) -> Option<DatabaseType> {
     }
 }
 
-/// Prints that a check is left out on `driver` because of a known bug reproduced
-/// elsewhere (by an ignored test), so that a passing run does not read as "checked".
-fn known_bug(driver: DatabaseType, check: &str, repro: &str) {
-    eprintln!("note: {driver}: not checked here ({check}): known bug, reproduced by {repro}");
-}
-
 /// How to open the victim pool.
 #[derive(Debug, Clone, Copy)]
 struct VictimOptions {
@@ -529,39 +523,31 @@ pub async fn partition_under_a_transaction_deadline(admin: &dyn Database) {
     let options = TxOptions::new().timeout(tx_timeout);
 
     // BEGIN on a partitioned connection.
-    if driver == DatabaseType::Mysql {
-        known_bug(
-            driver,
-            "BEGIN on a partitioned connection ends at the transaction's deadline",
-            "crates/db-mysql/tests/faults.rs::begin_during_a_partition_ends_at_the_deadline",
-        );
-    } else {
-        proxy.blackhole();
-        let (result, took) = bounded(
-            "BEGIN during a partition",
-            bound + SLACK,
-            victim.begin(options.clone()),
-        )
-        .await;
-        let e = match result {
-            Ok(_) => panic!("BEGIN succeeded through a partition"),
-            Err(e) => e,
-        };
-        eprintln!(
-            "{driver}: BEGIN with a {tx_timeout:?} deadline during a partition: {} after {took:?}",
-            show(&e)
-        );
-        assert_eq!(e.kind(), ErrorKind::Timeout, "{}", show(&e));
-        assert!(took <= bound, "BEGIN took {took:?} (bound {bound:?})");
-        proxy.resume().await;
-        recovers(
-            &*victim,
-            "SELECT 1",
-            POOL as usize,
-            "after BEGIN's partition",
-        )
-        .await;
-    }
+    proxy.blackhole();
+    let (result, took) = bounded(
+        "BEGIN during a partition",
+        bound + SLACK,
+        victim.begin(options.clone()),
+    )
+    .await;
+    let e = match result {
+        Ok(_) => panic!("BEGIN succeeded through a partition"),
+        Err(e) => e,
+    };
+    eprintln!(
+        "{driver}: BEGIN with a {tx_timeout:?} deadline during a partition: {} after {took:?}",
+        show(&e)
+    );
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{}", show(&e));
+    assert!(took <= bound, "BEGIN took {took:?} (bound {bound:?})");
+    proxy.resume().await;
+    recovers(
+        &*victim,
+        "SELECT 1",
+        POOL as usize,
+        "after BEGIN's partition",
+    )
+    .await;
 
     // A statement inside the transaction.
     let tx = ok("begin", victim.begin(options.clone()).await);
@@ -603,54 +589,46 @@ pub async fn partition_under_a_transaction_deadline(admin: &dyn Database) {
     .await;
 
     // COMMIT on a partitioned connection.
-    if driver == DatabaseType::Mysql {
-        known_bug(
-            driver,
-            "COMMIT on a partitioned connection ends after the transaction's deadline",
-            "crates/db-mysql/tests/faults.rs::commit_during_a_partition_ends",
-        );
-    } else {
-        let tx = ok("begin", victim.begin(options.clone()).await);
-        ok(
-            "insert",
-            tx.execute(
-                &format!("INSERT INTO {t} (id, name) VALUES ($1, $2)"),
-                &[Value::from(1_i64), Value::from("partitioned commit")],
-            )
-            .await,
-        );
-        proxy.blackhole();
-        let (result, took) = bounded("COMMIT during a partition", bound + SLACK, tx.commit()).await;
-        let e = match result {
-            Ok(()) => panic!("COMMIT answered through a partition"),
-            Err(e) => e,
-        };
-        eprintln!(
-            "{driver}: COMMIT with a {tx_timeout:?} deadline during a partition: {} after {took:?}",
-            show(&e)
-        );
-        assert!(took <= bound, "COMMIT took {took:?} (bound {bound:?})");
-        assert_eq!(e.kind(), ErrorKind::ConnectionLost, "{}", show(&e));
-        assert!(
-            e.to_string().contains("unknown"),
-            "a COMMIT without an answer must not claim an outcome: {e}"
-        );
-        proxy.resume().await;
-        recovers(
-            &*victim,
-            "SELECT 1",
-            POOL as usize,
-            "after COMMIT's partition",
+    let tx = ok("begin", victim.begin(options.clone()).await);
+    ok(
+        "insert",
+        tx.execute(
+            &format!("INSERT INTO {t} (id, name) VALUES ($1, $2)"),
+            &[Value::from(1_i64), Value::from("partitioned commit")],
         )
-        .await;
-        // The COMMIT held back by the partition may arrive once it heals.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let committed = count(admin, &t, "id = 1").await;
-        eprintln!(
-            "{driver}: after the partition healed, the COMMIT sent into it was {}applied",
-            if committed == 1 { "" } else { "not " }
-        );
-    }
+        .await,
+    );
+    proxy.blackhole();
+    let (result, took) = bounded("COMMIT during a partition", bound + SLACK, tx.commit()).await;
+    let e = match result {
+        Ok(()) => panic!("COMMIT answered through a partition"),
+        Err(e) => e,
+    };
+    eprintln!(
+        "{driver}: COMMIT with a {tx_timeout:?} deadline during a partition: {} after {took:?}",
+        show(&e)
+    );
+    assert!(took <= bound, "COMMIT took {took:?} (bound {bound:?})");
+    assert_eq!(e.kind(), ErrorKind::ConnectionLost, "{}", show(&e));
+    assert!(
+        e.to_string().contains("unknown"),
+        "a COMMIT without an answer must not claim an outcome: {e}"
+    );
+    proxy.resume().await;
+    recovers(
+        &*victim,
+        "SELECT 1",
+        POOL as usize,
+        "after COMMIT's partition",
+    )
+    .await;
+    // The COMMIT held back by the partition may arrive once it heals.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let committed = count(admin, &t, "id = 1").await;
+    eprintln!(
+        "{driver}: after the partition healed, the COMMIT sent into it was {}applied",
+        if committed == 1 { "" } else { "not " }
+    );
 
     assert_pool_idle(&*victim, "after the partitions").await;
     assert_stats_consistent(&*victim, POOL, "after the partitions");
@@ -694,37 +672,28 @@ pub async fn partition_health_and_recovery(admin: &dyn Database) {
 
     proxy.blackhole();
 
-    if driver == DatabaseType::Mysql {
-        known_bug(
-            driver,
-            "health() and the background health check during a partition are bounded by \
-             the configured timeout",
-            "crates/db-mysql/tests/faults.rs::health_during_a_partition_is_bounded",
-        );
-    } else {
-        let (report, took) = bounded(
-            "health() during a partition",
-            timeout + SLACK * 2,
-            victim.health(),
-        )
-        .await;
-        eprintln!("{driver}: health() during a partition after {took:?}: {report:?}");
-        assert!(!report.healthy, "healthy through a partition: {report:?}");
-        assert!(
-            took <= timeout + SLACK,
-            "health() took {took:?}; its bound is the configured timeout {timeout:?}"
-        );
-        let flagged = eventually(timeout + interval + SLACK, || {
-            victim.last_health_check().is_some_and(|c| !c.ok)
-        })
-        .await;
-        assert!(
-            flagged,
-            "the background health check still reports the last success during a \
-             partition: {:?}",
-            victim.last_health_check()
-        );
-    }
+    let (report, took) = bounded(
+        "health() during a partition",
+        timeout + SLACK * 2,
+        victim.health(),
+    )
+    .await;
+    eprintln!("{driver}: health() during a partition after {took:?}: {report:?}");
+    assert!(!report.healthy, "healthy through a partition: {report:?}");
+    assert!(
+        took <= timeout + SLACK,
+        "health() took {took:?}; its bound is the configured timeout {timeout:?}"
+    );
+    let flagged = eventually(timeout + interval + SLACK, || {
+        victim.last_health_check().is_some_and(|c| !c.ok)
+    })
+    .await;
+    assert!(
+        flagged,
+        "the background health check still reports the last success during a \
+         partition: {:?}",
+        victim.last_health_check()
+    );
 
     // A plain statement has no deadline of its own: the caller gives up.
     let discarded_before = victim.stats().discarded;
@@ -795,14 +764,6 @@ pub async fn connect_through_a_partition_is_a_connect_failure(admin: &dyn Databa
     else {
         return;
     };
-    if driver == DatabaseType::Mysql {
-        known_bug(
-            driver,
-            "a connect that hangs at checkout is reported as a connect failure",
-            "crates/db-mysql/tests/faults.rs::connect_through_a_partition_is_a_connect_failure",
-        );
-        return;
-    }
     const POOL: u32 = 2;
     let timeout = Duration::from_secs(1);
     let (proxy, victim) =
