@@ -350,6 +350,17 @@ macro_rules! on_conn_within {
 }
 
 impl PgDatabase {
+    /// [`Database::begin`] without the boxed future and the trait object: the concrete
+    /// [`PgTransaction`], whose statement methods are inherent too. On the concrete type,
+    /// method-call syntax picks this one.
+    pub async fn begin(&self, options: TxOptions) -> Result<PgTransaction<'static>> {
+        let conn = self
+            .acquire()
+            .await?
+            .into_owned(Arc::clone(&self.inner.shared), self.inner.tls.clone());
+        PgTransaction::begin(Arc::clone(&self.inner), conn, options).await
+    }
+
     /// [`Executor::execute`] without the boxed future of the object-safe trait: on the
     /// concrete type, method-call syntax picks this one.
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
@@ -608,12 +619,7 @@ impl Executor for PgDatabase {
 #[async_trait]
 impl Database for PgDatabase {
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
-        let conn = self
-            .acquire()
-            .await?
-            .into_owned(Arc::clone(&self.inner.shared), self.inner.tls.clone());
-        let tx = PgTransaction::begin(Arc::clone(&self.inner), conn, options).await?;
-        Ok(Box::new(tx))
+        Ok(Box::new(PgDatabase::begin(self, options).await?))
     }
 
     /// An empty query on a pooled connection. Its answer is awaited at most `timeout`

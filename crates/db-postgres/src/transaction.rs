@@ -534,6 +534,59 @@ impl PgTransaction<'static> {
 }
 
 impl PgTransaction<'_> {
+    /// [`Executor::execute`] without the boxed future of the object-safe trait: on the
+    /// concrete type, method-call syntax picks this one.
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let prepared = prepare(&self.core.db.cache, sql, params.len())?;
+        self.statement("execute", sql, rows_affected, || {
+            exec::execute(self.core.client(), &prepared, params)
+        })
+        .await
+    }
+
+    /// [`Executor::query`] without the boxed future of the object-safe trait.
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        Ok(self.rows(sql, params, Shape::All).await?.into_vec())
+    }
+
+    /// [`Executor::query_one`] without the boxed future of the object-safe trait.
+    pub async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        self.query_opt(sql, params).await?.ok_or(Error::RowNotFound)
+    }
+
+    /// [`Executor::query_opt`] without the boxed future of the object-safe trait.
+    pub async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        Ok(self
+            .rows(sql, params, Shape::AtMostOne)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// [`Transaction::savepoint`] without the boxed future and the trait object: the
+    /// savepoint as a concrete `PgTransaction`, which borrows this one until it ends.
+    pub async fn savepoint(&mut self) -> Result<PgTransaction<'_>> {
+        let n = self.core.next_savepoint.fetch_add(1, Ordering::Relaxed);
+        let name = format!("dblayer_sp_{n}");
+        self.core.control(&format!("SAVEPOINT {name}")).await?;
+        Ok(PgTransaction {
+            core: CoreRef::Borrowed(&self.core),
+            savepoint: Some(name),
+            depth: self.depth + 1,
+            finished: false,
+        })
+    }
+
+    /// [`Transaction::commit`] without the boxed future of the object-safe trait.
+    pub async fn commit(mut self) -> Result<()> {
+        self.end(true).await
+    }
+
+    /// [`Transaction::rollback`] without the boxed future of the object-safe trait.
+    pub async fn rollback(mut self) -> Result<()> {
+        self.end(false).await
+    }
+
     async fn end(&mut self, commit: bool) -> Result<()> {
         self.finished = true;
         match (&mut self.core, self.savepoint.clone()) {
@@ -621,27 +674,19 @@ impl Executor for PgTransaction<'_> {
     }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        let prepared = prepare(&self.core.db.cache, sql, params.len())?;
-        self.statement("execute", sql, rows_affected, || {
-            exec::execute(self.core.client(), &prepared, params)
-        })
-        .await
+        PgTransaction::execute(self, sql, params).await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        Ok(self.rows(sql, params, Shape::All).await?.into_vec())
+        PgTransaction::query(self, sql, params).await
     }
 
     async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
-        self.query_opt(sql, params).await?.ok_or(Error::RowNotFound)
+        PgTransaction::query_one(self, sql, params).await
     }
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        Ok(self
-            .rows(sql, params, Shape::AtMostOne)
-            .await?
-            .into_iter()
-            .next())
+        PgTransaction::query_opt(self, sql, params).await
     }
 
     async fn query_opt_with(
@@ -719,24 +764,16 @@ impl Executor for PgTransaction<'_> {
 
 #[async_trait]
 impl Transaction for PgTransaction<'_> {
-    async fn commit(mut self: Box<Self>) -> Result<()> {
-        self.end(true).await
+    async fn commit(self: Box<Self>) -> Result<()> {
+        PgTransaction::commit(*self).await
     }
 
-    async fn rollback(mut self: Box<Self>) -> Result<()> {
-        self.end(false).await
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        PgTransaction::rollback(*self).await
     }
 
     async fn savepoint(&mut self) -> Result<Box<dyn Transaction + '_>> {
-        let n = self.core.next_savepoint.fetch_add(1, Ordering::Relaxed);
-        let name = format!("dblayer_sp_{n}");
-        self.core.control(&format!("SAVEPOINT {name}")).await?;
-        Ok(Box::new(PgTransaction {
-            core: CoreRef::Borrowed(&self.core),
-            savepoint: Some(name),
-            depth: self.depth + 1,
-            finished: false,
-        }))
+        Ok(Box::new(PgTransaction::savepoint(self).await?))
     }
 
     fn options(&self) -> &TxOptions {

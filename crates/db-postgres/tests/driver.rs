@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use db_postgres::{
     ConnectOptions, Database, Error, ErrorKind, Executor, ExecutorExt, PgDatabase, PgOptions,
-    PostgresConfig, SslMode, TxOptions, Value, params,
+    PostgresConfig, SslMode, Transaction, TxOptions, Value, params,
 };
 use dbcore::{DatabaseConfig, Driver, Secret};
 

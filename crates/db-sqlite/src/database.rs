@@ -504,6 +504,26 @@ fn non_zero(d: Duration) -> Option<Duration> {
 }
 
 impl SqliteDatabase {
+    /// [`Database::begin`] without the boxed future and the trait object: the concrete
+    /// [`SqliteTransaction`], whose statement methods are inherent too. On the concrete
+    /// type, method-call syntax picks this one.
+    pub async fn begin(&self, options: TxOptions) -> Result<SqliteTransaction<'static>> {
+        let _active = ActiveGuard::enter(&self.inner.active);
+        let ticket = self.ticket();
+        let (reply, rx) = reply::channel();
+        self.send(Job::Begin {
+            options: options.clone(),
+            reply,
+            ticket,
+        })?;
+        let channel = self.outcome(rx).await?;
+        Ok(SqliteTransaction::new(
+            Arc::clone(&self.inner),
+            channel,
+            options,
+        ))
+    }
+
     /// [`Executor::execute`] without the boxed future of the object-safe trait: on the
     /// concrete type, method-call syntax picks this one.
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
@@ -637,20 +657,7 @@ impl Executor for SqliteDatabase {
 #[async_trait]
 impl Database for SqliteDatabase {
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
-        let _active = ActiveGuard::enter(&self.inner.active);
-        let ticket = self.ticket();
-        let (reply, rx) = reply::channel();
-        self.send(Job::Begin {
-            options: options.clone(),
-            reply,
-            ticket,
-        })?;
-        let channel = self.outcome(rx).await?;
-        Ok(Box::new(SqliteTransaction::new(
-            Arc::clone(&self.inner),
-            channel,
-            options,
-        )))
+        Ok(Box::new(SqliteDatabase::begin(self, options).await?))
     }
 
     async fn ping(&self) -> Result<Duration> {

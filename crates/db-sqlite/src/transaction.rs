@@ -421,6 +421,55 @@ impl SqliteTransaction<'_> {
         }
     }
 
+    /// [`Executor::execute`] without the boxed future of the object-safe trait: on the
+    /// concrete type, method-call syntax picks this one.
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        self.core.execute(sql, params).await
+    }
+
+    /// [`Executor::query`] without the boxed future of the object-safe trait.
+    pub async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        Ok(self.core.query(sql, params, Shape::All).await?.all())
+    }
+
+    /// [`Executor::query_one`] without the boxed future of the object-safe trait.
+    pub async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
+        self.core.query(sql, params, Shape::AtMostOne).await?.one()
+    }
+
+    /// [`Executor::query_opt`] without the boxed future of the object-safe trait.
+    pub async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        self.core
+            .query(sql, params, Shape::AtMostOne)
+            .await?
+            .at_most_one()
+    }
+
+    /// [`Transaction::savepoint`] without the boxed future and the trait object: the
+    /// savepoint as a concrete `SqliteTransaction`, which borrows this one until it ends.
+    pub async fn savepoint(&mut self) -> Result<SqliteTransaction<'_>> {
+        let n = self.core.next_savepoint.fetch_add(1, Ordering::Relaxed);
+        let name = format!("dblayer_sp_{n}");
+        self.core.control(format!("SAVEPOINT {name}")).await?;
+        Ok(SqliteTransaction {
+            core: Arc::clone(&self.core),
+            savepoint: Some(name),
+            depth: self.depth + 1,
+            finished: false,
+            _parent: PhantomData,
+        })
+    }
+
+    /// [`Transaction::commit`] without the boxed future of the object-safe trait.
+    pub async fn commit(mut self) -> Result<()> {
+        self.end(true).await
+    }
+
+    /// [`Transaction::rollback`] without the boxed future of the object-safe trait.
+    pub async fn rollback(mut self) -> Result<()> {
+        self.end(false).await
+    }
+
     async fn end(&mut self, commit: bool) -> Result<()> {
         self.finished = true;
         match &self.savepoint {
@@ -452,22 +501,19 @@ impl Executor for SqliteTransaction<'_> {
     }
 
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        self.core.execute(sql, params).await
+        SqliteTransaction::execute(self, sql, params).await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        Ok(self.core.query(sql, params, Shape::All).await?.all())
+        SqliteTransaction::query(self, sql, params).await
     }
 
     async fn query_one(&self, sql: &str, params: &[Value]) -> Result<Row> {
-        self.core.query(sql, params, Shape::AtMostOne).await?.one()
+        SqliteTransaction::query_one(self, sql, params).await
     }
 
     async fn query_opt(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
-        self.core
-            .query(sql, params, Shape::AtMostOne)
-            .await?
-            .at_most_one()
+        SqliteTransaction::query_opt(self, sql, params).await
     }
 
     async fn execute_batch(&self, sql: &str) -> Result<()> {
@@ -495,25 +541,16 @@ impl Executor for SqliteTransaction<'_> {
 
 #[async_trait]
 impl Transaction for SqliteTransaction<'_> {
-    async fn commit(mut self: Box<Self>) -> Result<()> {
-        self.end(true).await
+    async fn commit(self: Box<Self>) -> Result<()> {
+        SqliteTransaction::commit(*self).await
     }
 
-    async fn rollback(mut self: Box<Self>) -> Result<()> {
-        self.end(false).await
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        SqliteTransaction::rollback(*self).await
     }
 
     async fn savepoint(&mut self) -> Result<Box<dyn Transaction + '_>> {
-        let n = self.core.next_savepoint.fetch_add(1, Ordering::Relaxed);
-        let name = format!("dblayer_sp_{n}");
-        self.core.control(format!("SAVEPOINT {name}")).await?;
-        Ok(Box::new(SqliteTransaction {
-            core: Arc::clone(&self.core),
-            savepoint: Some(name),
-            depth: self.depth + 1,
-            finished: false,
-            _parent: PhantomData,
-        }))
+        Ok(Box::new(SqliteTransaction::savepoint(self).await?))
     }
 
     fn options(&self) -> &TxOptions {

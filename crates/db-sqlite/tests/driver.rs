@@ -63,7 +63,7 @@ async fn pragmas_are_applied_to_every_connection() {
     // Hold two transactions so that three different connections answer.
     let t1 = db.begin(TxOptions::read_only_tx()).await.unwrap();
     let t2 = db.begin(TxOptions::read_only_tx()).await.unwrap();
-    for exec in [&*t1 as &dyn Executor, &*t2, &db] {
+    for exec in [&t1 as &dyn Executor, &t2, &db] {
         let row = exec.query_one("PRAGMA journal_mode", &[]).await.unwrap();
         assert_eq!(row.get::<String>(0).unwrap().to_lowercase(), "wal");
         let row = exec.query_one("PRAGMA foreign_keys", &[]).await.unwrap();
