@@ -29,6 +29,9 @@ pub(crate) struct Counters {
     /// open): the connections `close` itself shuts down are counted there too, and they
     /// did not expire.
     expired_at_close: AtomicU64,
+    /// The closed connections no mysql_async counter records ([`Counters::uncounted`])
+    /// when `close` began (`u64::MAX`: still open).
+    uncounted_at_close: AtomicU64,
 }
 
 impl Default for Counters {
@@ -42,6 +45,7 @@ impl Default for Counters {
             resets: AtomicU64::new(0),
             in_use: AtomicUsize::new(0),
             expired_at_close: AtomicU64::new(u64::MAX),
+            uncounted_at_close: AtomicU64::new(u64::MAX),
         }
     }
 }
@@ -92,12 +96,35 @@ impl Counters {
     /// expiry.
     pub(crate) fn record_close(&self, metrics: &Metrics) {
         let expired = metrics.discarded_expired_connection.load(Ordering::Relaxed) as u64;
+        let _ = self.uncounted_at_close.compare_exchange(
+            u64::MAX,
+            self.uncounted(metrics),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         let _ = self.expired_at_close.compare_exchange(
             u64::MAX,
             expired,
             Ordering::AcqRel,
             Ordering::Acquire,
         );
+    }
+
+    /// Connections opened and since closed that no mysql_async counter records: those
+    /// its liveness check at checkout found dead (the server ended the session, a
+    /// network error) and dropped without a metric. Every other opened connection is
+    /// open, or was closed as superfluous, as expired, or as broken (a failed clean-up, a
+    /// connection the layer closed), each with a metric of its own.
+    fn uncounted(&self, metrics: &Metrics) -> u64 {
+        let count = |a: &std::sync::atomic::AtomicUsize| a.load(Ordering::Relaxed) as u64;
+        let accounted = count(&metrics.connection_count)
+            + count(&metrics.discarded_superfluous_connection)
+            + count(&metrics.discarded_expired_connection)
+            + count(&metrics.discarded_error_during_cleanup)
+            + count(&metrics.discarded_unestablished_connection);
+        self.opened
+            .load(Ordering::Relaxed)
+            .saturating_sub(accounted)
     }
 
     pub(crate) fn record_reset(&self) {
@@ -146,7 +173,10 @@ impl Counters {
         // Connections the layer closes (cancelled mid-statement, failed cleanup) reach the
         // pool closed and are counted there, with those lost to I/O errors.
         s.discarded = count(&metrics.discarded_error_during_cleanup)
-            + count(&metrics.discarded_unestablished_connection);
+            + count(&metrics.discarded_unestablished_connection)
+            + self
+                .uncounted(metrics)
+                .min(self.uncounted_at_close.load(Ordering::Acquire));
         s
     }
 }

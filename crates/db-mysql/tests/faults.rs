@@ -2,11 +2,9 @@
 //! (`tests/src/fault_proxy.rs`, the same source) in front of the real test server
 //! (`DB_TEST_MYSQL_URL`, default `mysql://root@127.0.0.1:3306/test`).
 //!
-//! These reproduce bugs found by the conformance fault scenarios
-//! (`tests/src/scenarios/faults.rs`), which skip the affected checks on MySQL with a
-//! printed note. Each is `#[ignore]`d until the driver is fixed; the proposed patch is
-//! described in the commit that added this file. Run them with
-//! `cargo test -p db-mysql --test faults -- --ignored`.
+//! These reproduce, for MySQL only, bugs the conformance fault scenarios
+//! (`tests/src/scenarios/faults.rs`) found: partitions under `begin`, `commit` and
+//! `health()`, a connect through a partition, and sessions found dead at checkout.
 
 #![allow(clippy::unwrap_used)] // tests may panic on failure
 
@@ -222,10 +220,9 @@ async fn connect_through_a_partition_is_a_connect_failure() {
 }
 
 /// Idle sessions the server ended (`KILL CONNECTION`) are dropped by mysql_async's
-/// liveness check at checkout, and new ones opened, but no counter of `PoolStats`
-/// records them: `opened_total - open` exceeds the sum of the closed counters.
+/// liveness check at checkout, and new ones opened; `PoolStats` counts them as
+/// discarded, so `opened_total - open` is the sum of the closed counters.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: connections found dead at checkout are not counted in PoolStats (discarded stays 0)"]
 async fn sessions_found_dead_at_checkout_are_counted() {
     let (host, port, ..) = server();
     let db = MySqlDatabase::connect(&config(&host, port, 1, Duration::from_secs(5)))

@@ -401,6 +401,13 @@ pub async fn idle_sessions_killed_by_the_server(admin: &dyn Database) {
     );
     assert_pool_idle(&*victim, "after the kill").await;
     assert_stats_consistent(&*victim, POOL, "after the kill");
+    let s = victim.stats();
+    let closed = s.max_idle_closed + s.max_idle_time_closed + s.max_lifetime_closed + s.discarded;
+    assert_eq!(
+        s.opened_total - u64::from(s.open),
+        closed,
+        "every connection closed since it opened is counted in one closed counter: {s:?}"
+    );
     let report = victim.health().await;
     assert!(report.healthy, "health after the kill: {report:?}");
     ok(
