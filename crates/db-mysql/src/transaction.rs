@@ -319,7 +319,11 @@ impl TxCore {
                         tc.checkout.discard();
                         return Err(Error::database(
                             DatabaseType::Mysql,
-                            ErrorKind::ConnectionLost,
+                            if commit {
+                                ErrorKind::CommitOutcomeUnknown
+                            } else {
+                                ErrorKind::ConnectionLost
+                            },
                             None,
                             format!(
                                 "no answer to {sql} within {limit:?} after the transaction's \
@@ -490,7 +494,7 @@ fn row_size(row: &[Value]) -> usize {
 }
 
 /// A COMMIT whose connection was lost before its answer arrived may have committed on
-/// the server or not: the error says so (its kind stays `ConnectionLost`, its source is
+/// the server or not: [`ErrorKind::CommitOutcomeUnknown`] (the code and the source are
 /// kept). Other errors are returned as they are.
 fn commit_outcome_unknown(e: Error) -> Error {
     if e.kind() != ErrorKind::ConnectionLost {
@@ -502,7 +506,7 @@ fn commit_outcome_unknown(e: Error) -> Error {
     };
     Error::database(
         DatabaseType::Mysql,
-        ErrorKind::ConnectionLost,
+        ErrorKind::CommitOutcomeUnknown,
         e.code().map(str::to_owned),
         format!(
             "the connection was lost while COMMIT was in flight ({cause}): whether the \

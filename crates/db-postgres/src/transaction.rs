@@ -359,7 +359,7 @@ impl TxCore {
                         self.broken.store(true, Ordering::Release);
                         return Err(Error::database(
                             DatabaseType::Postgres,
-                            ErrorKind::ConnectionLost,
+                            ErrorKind::CommitOutcomeUnknown,
                             None,
                             format!(
                                 "no answer to COMMIT within {limit:?} after the transaction's \
@@ -380,8 +380,8 @@ impl TxCore {
 }
 
 /// A COMMIT whose connection was lost before its answer arrived may have committed on
-/// the server or not: the error says so (its kind stays `ConnectionLost`, its code and
-/// source are kept). Other errors are returned as they are.
+/// the server or not: [`ErrorKind::CommitOutcomeUnknown`] (the code and the source are
+/// kept). Other errors are returned as they are.
 fn commit_outcome_unknown(e: Error) -> Error {
     if e.kind() != ErrorKind::ConnectionLost {
         return e;
@@ -393,7 +393,7 @@ fn commit_outcome_unknown(e: Error) -> Error {
     let code = e.code().map(str::to_owned);
     Error::database(
         DatabaseType::Postgres,
-        ErrorKind::ConnectionLost,
+        ErrorKind::CommitOutcomeUnknown,
         code,
         format!(
             "the connection was lost while COMMIT was in flight ({cause}): whether the \

@@ -32,9 +32,11 @@ pub enum ErrorKind {
     /// TLS could not be negotiated as the configuration requires.
     Tls,
     /// An established connection was lost (closed socket, server gone, session terminated).
-    /// From a `commit`, it can mean that the COMMIT's outcome is unknown: see
-    /// [`Transaction::commit`](crate::Transaction::commit).
     ConnectionLost,
+    /// A `commit` whose connection was lost (or stopped answering) after the COMMIT was
+    /// sent: the server may have committed or not, and the layer cannot tell which.
+    /// Check the data before running a non-idempotent transaction again. Not retryable.
+    CommitOutcomeUnknown,
     /// No connection became free in the pool within the configured `timeout`.
     PoolTimeout,
     /// The pool has been closed.
@@ -106,6 +108,7 @@ impl ErrorKind {
             ErrorKind::UnknownDatabase => "unknown_database",
             ErrorKind::Tls => "tls",
             ErrorKind::ConnectionLost => "connection_lost",
+            ErrorKind::CommitOutcomeUnknown => "commit_outcome_unknown",
             ErrorKind::PoolTimeout => "pool_timeout",
             ErrorKind::PoolClosed => "pool_closed",
             ErrorKind::Timeout => "timeout",
@@ -458,6 +461,13 @@ mod tests {
         assert!(!ErrorKind::UniqueViolation.is_retryable());
         assert!(!ErrorKind::Authentication.is_transient_connect());
         assert!(ErrorKind::Connect.is_transient_connect());
+        // Running the transaction again could apply it twice.
+        assert!(!ErrorKind::CommitOutcomeUnknown.is_retryable());
+        assert!(!ErrorKind::CommitOutcomeUnknown.is_transient_connect());
+        assert_eq!(
+            ErrorKind::CommitOutcomeUnknown.as_str(),
+            "commit_outcome_unknown"
+        );
     }
 
     #[test]

@@ -112,10 +112,10 @@ impl TxOptions {
 #[async_trait]
 pub trait Transaction: Executor {
     /// Commits. On error the transaction has been rolled back, except when the error
-    /// is [`ErrorKind::ConnectionLost`](crate::ErrorKind::ConnectionLost) and the
-    /// connection was lost while the COMMIT was in flight: then the server may have
-    /// committed or not, and the layer cannot tell which (the message says so). Check
-    /// the data before running a non-idempotent transaction again.
+    /// is [`ErrorKind::CommitOutcomeUnknown`](crate::ErrorKind::CommitOutcomeUnknown):
+    /// the connection was lost (or stopped answering) while the COMMIT was in flight, so
+    /// the server may have committed or not, and the layer cannot tell which. Check the
+    /// data before running a non-idempotent transaction again.
     async fn commit(self: Box<Self>) -> Result<()>;
 
     /// Rolls back.
