@@ -460,6 +460,7 @@ async fn run_simple(conn: &mut Conn, op: Op<'_>, shared: &Shared) -> Result<Outp
             conn.ping().await.map_err(map_error)?;
             Ok(Output::Done)
         }
+        // Not reached: `perform` sends queries to `run_query`.
         Op::Query { .. } | Op::Each { .. } | Op::Native { .. } => {
             Box::pin(run_query(conn, op, shared)).await
         }
@@ -487,14 +488,9 @@ async fn run_query(conn: &mut Conn, op: Op<'_>, shared: &Shared) -> Result<Outpu
         Op::Native { sql, params, f } => stream(conn, sql, params, shared, f)
             .await
             .map(Output::Count),
-        other => run_simple_boxed(conn, other, shared).await,
+        // Not reached: `perform` sends only queries here.
+        other => Box::pin(run_simple(conn, other, shared)).await,
     }
-}
-
-/// [`run_simple`] behind a box: the (unreachable in practice) non-query arm of
-/// [`run_query`], which must not hold `run_simple`'s future inline.
-async fn run_simple_boxed(conn: &mut Conn, op: Op<'_>, shared: &Shared) -> Result<Output> {
-    Box::pin(run_simple(conn, op, shared)).await
 }
 
 async fn stream(

@@ -302,6 +302,12 @@ async fn healthy_within(db: &dyn Database, limit: Duration) -> Option<Duration> 
     }
 }
 
+/// Whether the background health check records `ok` (a success when true, a failure
+/// when false) within `limit`.
+async fn background_check_is(db: &dyn Database, ok: bool, limit: Duration) -> bool {
+    eventually(limit, || db.last_health_check().is_some_and(|c| c.ok == ok)).await
+}
+
 fn show(e: &Error) -> String {
     format!("kind {}: {e}", e.kind())
 }
@@ -669,10 +675,7 @@ pub async fn partition_health_and_recovery(admin: &dyn Database) {
     )
     .await;
     assert!(
-        eventually(Duration::from_secs(5), || victim
-            .last_health_check()
-            .is_some_and(|c| c.ok))
-        .await,
+        background_check_is(&*victim, true, Duration::from_secs(5)).await,
         "the background health check never succeeded: {:?}",
         victim.last_health_check()
     );
@@ -691,10 +694,7 @@ pub async fn partition_health_and_recovery(admin: &dyn Database) {
         took <= timeout + SLACK,
         "health() took {took:?}; its bound is the configured timeout {timeout:?}"
     );
-    let flagged = eventually(timeout + interval + SLACK, || {
-        victim.last_health_check().is_some_and(|c| !c.ok)
-    })
-    .await;
+    let flagged = background_check_is(&*victim, false, timeout + interval + SLACK).await;
     assert!(
         flagged,
         "the background health check still reports the last success during a \
@@ -747,7 +747,7 @@ pub async fn partition_health_and_recovery(admin: &dyn Database) {
         "health() did not recover after the partition"
     );
     assert!(
-        eventually(SLACK, || victim.last_health_check().is_some_and(|c| c.ok)).await,
+        background_check_is(&*victim, true, SLACK).await,
         "the background health check did not recover: {:?}",
         victim.last_health_check()
     );
@@ -1096,10 +1096,7 @@ pub async fn server_restart_through_the_proxy(admin: &dyn Database) {
         "health() did not recover after the restart"
     );
     assert!(
-        eventually(Duration::from_secs(2) + SLACK, || victim
-            .last_health_check()
-            .is_some_and(|c| c.ok))
-        .await,
+        background_check_is(&*victim, true, Duration::from_secs(2) + SLACK).await,
         "the background health check did not recover: {:?}",
         victim.last_health_check()
     );
