@@ -12,6 +12,12 @@ pub(crate) const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// TCP keepalive: unanswered probes before the connection is considered dead.
 pub(crate) const KEEPALIVE_RETRIES: u32 = 3;
+/// How long sent data may stay unacknowledged before the connection is given up (Linux
+/// `TCP_USER_TIMEOUT`): a statement sent into a partition fails after this long instead
+/// of after the kernel's ~15 minutes of retransmissions. It only counts while data waits
+/// for an acknowledgement, so a long-running query on a healthy link is unaffected; the
+/// same span as the keepalive probes (30 s idle + 3 × 10 s).
+pub(crate) const TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The `application_name` reported to the server unless [`PgOptions`] sets another.
 pub const DEFAULT_APPLICATION_NAME: &str = "dblayer";
@@ -111,6 +117,7 @@ pub fn to_native(
         .keepalives_idle(KEEPALIVE_IDLE)
         .keepalives_interval(KEEPALIVE_INTERVAL)
         .keepalives_retries(KEEPALIVE_RETRIES)
+        .tcp_user_timeout(TCP_USER_TIMEOUT)
         .application_name(
             options
                 .application_name
@@ -189,6 +196,7 @@ mod tests {
         assert_eq!(native.get_keepalives_idle(), KEEPALIVE_IDLE);
         assert_eq!(native.get_keepalives_interval(), Some(KEEPALIVE_INTERVAL));
         assert_eq!(native.get_keepalives_retries(), Some(KEEPALIVE_RETRIES));
+        assert_eq!(native.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
         assert_eq!(
             native.get_application_name(),
             Some(DEFAULT_APPLICATION_NAME)

@@ -244,7 +244,9 @@ async fn health(cli: &Cli, args: &HealthArgs) -> Outcome {
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     // Watching a database that is not up yet: one UNHEALTHY line per failed connect,
-    // until it answers. A configuration this build cannot use never heals.
+    // until it answers. A configuration this build cannot use never heals, nor do
+    // credentials, a database name or TLS settings the server refuses (the watch would
+    // repeat the same refused login every interval): those end the watch at once.
     let db = loop {
         let failure = tokio::select! {
             _ = &mut ctrl_c => return Ok(ExitCode::SUCCESS),
@@ -255,7 +257,11 @@ async fn health(cli: &Cli, args: &HealthArgs) -> Outcome {
         };
         if matches!(
             failure.error.kind(),
-            ErrorKind::Config | ErrorKind::UnsupportedDatabase
+            ErrorKind::Config
+                | ErrorKind::UnsupportedDatabase
+                | ErrorKind::Authentication
+                | ErrorKind::UnknownDatabase
+                | ErrorKind::Tls
         ) {
             return Err(failure);
         }

@@ -671,3 +671,69 @@ fn section_variables_without_a_type_get_a_note() {
     );
     assert!(!run.stderr.contains("note:"), "{run:#?}");
 }
+
+/// `health --watch` ends at once, with the error, when the server refuses what the
+/// configuration asks for (here TLS, with `sslMode: require`): unlike a server that is
+/// down, that does not heal by waiting, and repeating it would only fill the server's log
+/// with refused logins.
+#[cfg(feature = "postgres")]
+#[test]
+fn health_watch_stops_when_the_server_refuses_tls() {
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    // A listener that answers PostgreSQL's TLS request with "no TLS here" ('N'), as a
+    // server built without SSL support does.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 8];
+            if stream.read_exact(&mut request).is_ok() {
+                let _ = stream.write_all(b"N");
+            }
+        }
+    });
+    let sb = Sandbox::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dbctl"))
+        .args(["health", "--watch", "--interval", "50ms"])
+        .current_dir(sb.path())
+        .env_clear()
+        .envs(std::env::var_os("PATH").map(|p| ("PATH", p)))
+        .envs([
+            ("DB_TYPE", "postgres"),
+            ("DB_POSTGRES_HOST", "127.0.0.1"),
+            ("DB_POSTGRES_PORT", port.as_str()),
+            ("DB_POSTGRES_SSL_MODE", "require"),
+            ("DB_POSTGRES_MAX_RETRIES", "0"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if status.is_none() {
+        child.kill().unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let status = status.unwrap_or_else(|| {
+        panic!("dbctl kept watching a server that refuses TLS:\n{stdout}\n{stderr}")
+    });
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("UNHEALTHY"), "{stdout}");
+    assert!(stderr.contains("error:"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("tls"), "{stderr}");
+}
