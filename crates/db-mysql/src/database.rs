@@ -1,7 +1,6 @@
 //! [`MySqlDatabase`]: the mysql_async pool behind the portable [`Database`] API.
 
 use std::any::Any;
-use std::future::Future as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -388,36 +387,22 @@ impl Inner {
         // waits for one to come back (counted as a wait); below it, one is opened.
         let full = self.metrics.connection_count.load(Ordering::Relaxed)
             >= self.config.max_open_conns as usize;
-        let mut get = std::pin::pin!(self.pool.get_conn());
-        // Fast path: an idle connection is handed over on the first poll. No deadline is
-        // registered for it.
-        let first = std::future::poll_fn(|cx| {
-            std::task::Poll::Ready(match get.as_mut().poll(cx) {
-                std::task::Poll::Ready(r) => Some(r),
-                std::task::Poll::Pending => None,
-            })
-        })
-        .await;
-        if let Some(got) = first {
-            return match got {
-                Ok(conn) => Ok(Checkout::new(conn, &self.shared)),
-                Err(e) => Err(map_connect_error(e)),
-            };
-        }
-        // Slow path: waiting for a connection (being opened, or the pool is saturated),
-        // always under the deadline. The same `GetConn` future keeps its place in the
-        // pool's queue; dropping it at the deadline is what mysql_async supports for
-        // cancellation (it unqueues itself and cancels a half-made connection).
-        let started = Instant::now();
-        let wait = async {
-            // Not `tokio::time::timeout`: see `dbcore::deadline`.
-            dbcore::deadline::within_from_pending(started, timeout, get)
-                .await
-                .map_err(|_| Error::PoolTimeout(timeout))
+        // An idle connection is handed over at the first poll: no clock read, no
+        // deadline (`dbcore::deadline`, not `tokio::time::timeout`: see there), no span.
+        // A checkout that has to wait (a connection being opened, or the pool saturated)
+        // gets them. The same `GetConn` future keeps its place in the pool's queue;
+        // dropping it at the deadline is what mysql_async supports for cancellation (it
+        // unqueues itself and cancels a half-made connection).
+        let get = std::pin::pin!(self.pool.get_conn());
+        let mut wait = dbcore::deadline::within(timeout, get);
+        let got = if observe::acquire_traced() {
+            observe::traced_checkout(MYSQL, &mut wait).await
+        } else {
+            (&mut wait).await
         };
-        match observe::timed(observe::acquire_span(MYSQL), wait).await {
+        match got.map_err(|_| Error::PoolTimeout(timeout)) {
             Ok(Ok(conn)) => {
-                if full {
+                if full && let Some(started) = wait.waited_since() {
                     self.shared.counters.record_wait(started.elapsed());
                 }
                 Ok(Checkout::new(conn, &self.shared))

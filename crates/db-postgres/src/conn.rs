@@ -143,19 +143,23 @@ impl Shared {
         if self.max_lifetime.is_none() && self.max_idle_time.is_none() {
             return None;
         }
+        // Compared as instants (`created + max <= now`), not as durations: this runs on
+        // every checkout, and subtracting two instants costs several times more.
         let now = Instant::now();
+        let past =
+            |since: Instant, max: Duration| since.checked_add(max).is_some_and(|end| end <= now);
         if self
             .max_lifetime
-            .is_some_and(|max| now.saturating_duration_since(metrics.created) >= max)
+            .is_some_and(|max| past(metrics.created, max))
         {
             return Some(Expired::Lifetime);
         }
         let max_idle = self.max_idle_time?;
-        let since_checkout =
-            now.saturating_duration_since(metrics.recycled.unwrap_or(metrics.created));
-        if since_checkout < max_idle {
+        let last_checkout = metrics.recycled.unwrap_or(metrics.created);
+        if !past(last_checkout, max_idle) {
             return None;
         }
+        let since_checkout = now.saturating_duration_since(last_checkout);
         let idle = match self.map().get(&key) {
             // An entry older than the last checkout is stale: `since_checkout` is the
             // better (smaller) upper bound then.
@@ -178,8 +182,13 @@ impl Shared {
             return;
         };
         let now = Instant::now();
-        let held = now.saturating_duration_since(metrics.recycled.unwrap_or(metrics.created));
-        if held >= threshold {
+        let checked_out = metrics.recycled.unwrap_or(metrics.created);
+        // `checked_out + threshold <= now`, i.e. held at least `threshold` (cheaper than
+        // the duration between the two instants).
+        if checked_out
+            .checked_add(threshold)
+            .is_some_and(|end| end <= now)
+        {
             self.map().insert(key, now);
         }
     }

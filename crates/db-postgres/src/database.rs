@@ -1,10 +1,8 @@
 //! [`PgDatabase`]: the pool behind the portable [`Database`] API.
 
 use std::any::Any;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -218,64 +216,48 @@ pub(crate) async fn acquire_into(inner: &Inner, conn: &mut PooledConn<'_>) -> Re
     if inner.closed.load(Ordering::Acquire) {
         return Err(Error::PoolClosed);
     }
-    // The checkout is polled once without a deadline: an idle connection is handed
-    // over then, and no deadline is registered at all. Only a checkout that has to wait
-    // (or to open a connection) gets the deadline.
-    let mut checkout = std::pin::pin!(inner.pool.timeout_get(&inner.timeouts));
-    let first = std::future::poll_fn(|cx| {
-        Poll::Ready(match checkout.as_mut().poll(cx) {
-            Poll::Ready(Ok(obj)) => {
-                conn.fill(obj);
-                Some(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Some(Err(e)),
-            Poll::Pending => None,
-        })
-    })
-    .await;
-    let started = match first {
-        Some(Ok(())) => return Ok(()),
-        Some(Err(e)) => return Err(checkout_error(inner, e, None)),
-        None => Instant::now(),
+    // An idle connection is handed over at the first poll: no clock read, no deadline
+    // (`dbcore::deadline`, not `tokio::time::timeout`: see there), no span. Only a
+    // checkout that has to wait, or to open a connection, gets them. The wait is awaited
+    // here directly: a wrapper future around it costs a copy of it per poll.
+    let checkout = std::pin::pin!(inner.pool.timeout_get(&inner.timeouts));
+    let mut wait = dbcore::deadline::within(inner.config.timeout, checkout);
+    let got = if observe::acquire_traced() {
+        observe::traced_checkout(PG, &mut wait).await
+    } else {
+        (&mut wait).await
     };
-    let timeout = inner.config.timeout;
-    let wait = async {
-        // Not `tokio::time::timeout`: see `dbcore::deadline`.
-        match dbcore::deadline::within_from_pending(started, timeout, checkout).await {
-            Ok(Ok(obj)) => {
-                // A wait is a checkout that got a connection someone else gave back
-                // (its last recycle is this checkout's); one that waited only for a
-                // new connection to open is not. The recycle's time is when the wait
-                // ended: no need to read the clock again.
-                if let Some(recycled) = Object::metrics(&obj).recycled {
-                    inner
-                        .shared
-                        .record_wait(recycled.saturating_duration_since(started));
-                }
-                conn.fill(obj);
-                Ok(())
+    let waited_since = wait.waited_since();
+    match got {
+        Ok(Ok(obj)) => {
+            // A wait is a checkout that got a connection someone else gave back (its
+            // last recycle is this checkout's); one that waited only for a new
+            // connection to open is not. The recycle's time is when the wait ended: no
+            // need to read the clock again.
+            if let (Some(started), Some(recycled)) = (waited_since, Object::metrics(&obj).recycled)
+            {
+                inner
+                    .shared
+                    .record_wait(recycled.saturating_duration_since(started));
             }
-            Ok(Err(e)) => Err(checkout_error(inner, e, Some(started))),
-            Err(_) => {
-                // Fewer connections than `maxOpenConns` exist, so the wait was not for
-                // one to come back: a connect (this checkout's or another's, holding
-                // the slot) did not finish (a server that does not answer, a
-                // partition). That is a connect failure, not an exhausted pool.
-                let status = inner.pool.status();
-                let why = if status.size < status.max_size {
-                    TimeoutType::Create
-                } else {
-                    TimeoutType::Wait
-                };
-                Err(checkout_error(
-                    inner,
-                    PoolError::Timeout(why),
-                    Some(started),
-                ))
-            }
+            conn.fill(obj);
+            Ok(())
         }
-    };
-    observe::timed(observe::acquire_span(PG), wait).await
+        Ok(Err(e)) => Err(checkout_error(inner, e, waited_since)),
+        Err(_) => {
+            // Fewer connections than `maxOpenConns` exist, so the wait was not for one to
+            // come back: a connect (this checkout's or another's, holding the slot) did
+            // not finish (a server that does not answer, a partition). That is a connect
+            // failure, not an exhausted pool.
+            let status = inner.pool.status();
+            let why = if status.size < status.max_size {
+                TimeoutType::Create
+            } else {
+                TimeoutType::Wait
+            };
+            Err(checkout_error(inner, PoolError::Timeout(why), waited_since))
+        }
+    }
 }
 
 /// The error of a failed checkout (counted as a wait and a timeout when it timed out).

@@ -45,37 +45,29 @@ impl std::fmt::Display for Elapsed {
 
 impl std::error::Error for Elapsed {}
 
-/// Runs `fut` until it completes or `timeout` passes, whichever is first; a future that
-/// completes on its first poll never touches the deadline table. Pin the future first
-/// (`std::pin::pin!`) if it is not `Unpin`.
+/// Runs `fut` until it completes or `timeout` passes, whichever is first. The clock is
+/// read, and the deadline registered, only when a poll first finds `fut` pending: a
+/// future that completes on its first poll costs nothing more than that poll (a pool
+/// checkout that finds an idle connection). The `timeout` counts from that first
+/// pending poll. Pin the future first (`std::pin::pin!`) if it is not `Unpin`.
 pub fn within<F: Future + Unpin>(timeout: Duration, fut: F) -> Within<F> {
-    within_from(Instant::now(), timeout, fut)
-}
-
-/// [`within`], counting `timeout` from `start`, a time the caller already read (saves
-/// reading the clock again). A deadline that has passed fails at the first poll that
-/// finds `fut` pending.
-pub fn within_from<F: Future + Unpin>(start: Instant, timeout: Duration, fut: F) -> Within<F> {
     Within {
         fut,
-        deadline: start.checked_add(timeout),
+        timeout,
+        started: None,
         slot: Slot::Unregistered,
-        just_polled: false,
     }
 }
 
-/// [`within_from`] for a future whose last poll, by this same task, returned
-/// `Pending` (a checkout tried once without a deadline): the first poll only registers
-/// the deadline instead of polling `fut` again, since `fut` already holds the task's
-/// waker.
-pub fn within_from_pending<F: Future + Unpin>(
-    start: Instant,
-    timeout: Duration,
-    fut: F,
-) -> Within<F> {
-    let mut wait = within_from(start, timeout, fut);
-    wait.just_polled = true;
-    wait
+/// [`within`], counting `timeout` from `start`, a time the caller already read. A
+/// deadline that has passed fails at the first poll that finds `fut` pending.
+pub fn within_from<F: Future + Unpin>(start: Instant, timeout: Duration, fut: F) -> Within<F> {
+    Within {
+        fut,
+        timeout,
+        started: Some(start),
+        slot: Slot::Unregistered,
+    }
 }
 
 /// The future returned by [`within`] and [`within_from`].
@@ -83,11 +75,10 @@ pub fn within_from_pending<F: Future + Unpin>(
 #[must_use = "futures do nothing unless awaited"]
 pub struct Within<F> {
     fut: F,
-    /// `None`: too far in the future to represent, i.e. no deadline.
-    deadline: Option<Instant>,
+    timeout: Duration,
+    /// Where `timeout` counts from: given, or the first poll that found `fut` pending.
+    started: Option<Instant>,
     slot: Slot,
-    /// `fut` returned `Pending` to this task just before: skip polling it once.
-    just_polled: bool,
 }
 
 #[derive(Debug)]
@@ -97,6 +88,17 @@ enum Slot {
     Registered(usize),
     /// The watcher thread could not be started: the runtime's timer keeps the deadline.
     Fallback(Pin<Box<tokio::time::Sleep>>),
+    /// No deadline: too far in the future to represent, or it has already fired.
+    Unbounded,
+}
+
+impl<F> Within<F> {
+    /// When the wait began: the time given to [`within_from`], else the first poll that
+    /// found the future pending; `None` if it never waited (it completed at its first
+    /// poll).
+    pub fn waited_since(&self) -> Option<Instant> {
+        self.started
+    }
 }
 
 impl<F: Future + Unpin> Future for Within<F> {
@@ -104,23 +106,24 @@ impl<F: Future + Unpin> Future for Within<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        if !std::mem::take(&mut this.just_polled)
-            && let Poll::Ready(out) = Pin::new(&mut this.fut).poll(cx)
-        {
+        if let Poll::Ready(out) = Pin::new(&mut this.fut).poll(cx) {
             this.release();
             return Poll::Ready(Ok(out));
         }
-        let Some(deadline) = this.deadline else {
-            return Poll::Pending;
-        };
         match &mut this.slot {
             Slot::Unregistered => {
+                let started = *this.started.get_or_insert_with(Instant::now);
+                let Some(deadline) = started.checked_add(this.timeout) else {
+                    this.slot = Slot::Unbounded;
+                    return Poll::Pending;
+                };
                 // A deadline that has already passed is fired by the watcher at once.
                 this.slot = match WATCHER.register(deadline, cx.waker()) {
                     Some(index) => Slot::Registered(index),
                     None => {
                         let mut sleep = Box::pin(tokio::time::sleep_until(deadline.into()));
                         if sleep.as_mut().poll(cx).is_ready() {
+                            this.slot = Slot::Unbounded;
                             return Poll::Ready(Err(Elapsed));
                         }
                         Slot::Fallback(sleep)
@@ -130,8 +133,7 @@ impl<F: Future + Unpin> Future for Within<F> {
             }
             Slot::Registered(index) => {
                 if WATCHER.check(*index, cx.waker()) {
-                    this.slot = Slot::Unregistered;
-                    this.deadline = None;
+                    this.slot = Slot::Unbounded;
                     Poll::Ready(Err(Elapsed))
                 } else {
                     Poll::Pending
@@ -141,6 +143,7 @@ impl<F: Future + Unpin> Future for Within<F> {
                 Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
                 Poll::Pending => Poll::Pending,
             },
+            Slot::Unbounded => Poll::Pending,
         }
     }
 }
@@ -434,13 +437,15 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_wait_after_a_pending_poll_is_woken_by_its_future_or_its_deadline() {
+    async fn a_wait_is_woken_by_its_future_or_its_deadline_counted_from_its_first_pending_poll() {
         for (send_after, expected) in [(Some(20), Ok(Ok(5))), (None, Err(Elapsed))] {
             let (tx, mut rx) = tokio::sync::oneshot::channel::<u32>();
-            // The first poll, as a checkout does, leaves the task's waker in `rx`.
-            let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut rx).poll(cx))).await;
-            assert!(first.is_pending());
-            let started = Instant::now();
+            let mut wait = within(Duration::from_millis(300), &mut rx);
+            assert_eq!(wait.waited_since(), None);
+            let before = Instant::now();
+            assert!(poll_once(&mut wait).await.is_pending());
+            let since = wait.waited_since().expect("a pending poll starts the wait");
+            assert!(since >= before, "the wait starts at its first pending poll");
             if let Some(ms) = send_after {
                 tokio::spawn(async move {
                     tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -449,17 +454,30 @@ mod tests {
             } else {
                 std::mem::forget(tx);
             }
-            let got = within_from_pending(started, Duration::from_millis(300), &mut rx).await;
+            let got = wait.await;
             assert_eq!(got.map(|r| r.map_err(drop)), expected);
+            if expected.is_err() {
+                assert!(since.elapsed() >= Duration::from_millis(300));
+            }
         }
+    }
+
+    #[tokio::test]
+    async fn a_wait_that_never_waited_has_no_start() {
+        let fut = std::pin::pin!(async { 3 });
+        let mut wait = within(Duration::from_secs(1), fut);
+        assert_eq!(poll_once(&mut wait).await, Poll::Ready(Ok(3)));
+        assert_eq!(wait.waited_since(), None);
     }
 
     #[tokio::test]
     async fn a_dropped_wait_leaves_no_entry() {
         let fut = std::pin::pin!(std::future::pending::<()>());
         // A deadline no other test uses, to find this wait's entry.
-        let mut wait = within(Duration::from_secs(3600) + Duration::from_nanos(7919), fut);
-        let deadline = wait.deadline.expect("representable");
+        let timeout = Duration::from_secs(3600) + Duration::from_nanos(7919);
+        let mut wait = within(timeout, fut);
+        assert!(poll_once(&mut wait).await.is_pending());
+        let deadline = wait.waited_since().expect("waiting") + timeout;
         let ours = |state: &State| {
             state
                 .entries
@@ -467,7 +485,6 @@ mod tests {
                 .flatten()
                 .any(|e| e.deadline == deadline)
         };
-        assert!(poll_once(&mut wait).await.is_pending());
         assert!(matches!(wait.slot, Slot::Registered(_)));
         assert!(ours(&WATCHER.lock()));
         drop(wait);

@@ -9,9 +9,13 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use std::pin::Pin;
+use std::task::Poll;
+
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use crate::deadline::{Elapsed, Within};
 use crate::{DatabaseType, Result, Row, TxOptions};
 
 /// Statements that take at least this long are logged at WARN (target `dbcore::slow`).
@@ -66,8 +70,54 @@ pub fn acquire_span(system: DatabaseType) -> tracing::Span {
     )
 }
 
+/// Whether a subscriber listens for [`acquire_span`]s (DEBUG spans of this module): a
+/// few atomic loads, so a checkout asks before anything else and, when nobody listens,
+/// awaits its [`Within`] directly, with no wrapper future.
+pub fn acquire_traced() -> bool {
+    tracing::enabled!(tracing::Level::DEBUG)
+}
+
+/// Awaits a pool checkout under its deadline (`wait`, from
+/// [`deadline::within`](crate::deadline::within)) when [`acquire_traced`]: a checkout
+/// that completes at its first poll gets no span; one that has to wait does the rest of
+/// its wait in a `db.acquire` span ([`acquire_span`]) that records `elapsed_ms`, and
+/// `error` when the checkout failed or its deadline passed.
+pub async fn traced_checkout<F, T, E>(
+    system: DatabaseType,
+    wait: &mut Within<F>,
+) -> std::result::Result<std::result::Result<T, E>, Elapsed>
+where
+    F: Future<Output = std::result::Result<T, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let first = std::future::poll_fn(|cx| {
+        Poll::Ready(match Pin::new(&mut *wait).poll(cx) {
+            Poll::Ready(out) => Some(out),
+            Poll::Pending => None,
+        })
+    })
+    .await;
+    if let Some(out) = first {
+        return out;
+    }
+    let span = acquire_span(system);
+    let started = wait.waited_since().unwrap_or_else(Instant::now);
+    let out = wait.instrument(span.clone()).await;
+    span.record("elapsed_ms", millis(started.elapsed()));
+    match &out {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            span.record("error", tracing::field::display(e));
+        }
+        Err(elapsed) => {
+            span.record("error", tracing::field::display(elapsed));
+        }
+    }
+    out
+}
+
 /// Runs `fut` inside `span` and records `elapsed_ms`, and `error` if it fails
-/// (for [`connect_span`] and [`acquire_span`]).
+/// (for [`connect_span`]).
 pub async fn timed<T, E, F>(span: tracing::Span, fut: F) -> std::result::Result<T, E>
 where
     E: std::fmt::Display,
@@ -261,6 +311,84 @@ mod tests {
         }
         fn enter(&self, _: &Id) {}
         fn exit(&self, _: &Id) {}
+    }
+
+    /// Names of the spans opened, and the names of the fields recorded on them later.
+    #[derive(Clone, Default)]
+    struct Spans(Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl Subscriber for Spans {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+            self.0
+                .lock()
+                .unwrap()
+                .push(attrs.metadata().name().to_owned());
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, values: &Record<'_>) {
+            struct Names<'a>(&'a mut Vec<String>);
+            impl tracing::field::Visit for Names<'_> {
+                fn record_debug(&mut self, field: &tracing::field::Field, _: &dyn std::fmt::Debug) {
+                    self.0.push(format!("recorded {}", field.name()));
+                }
+            }
+            values.record(&mut Names(&mut self.0.lock().unwrap()));
+        }
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, _: &Event<'_>) {}
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn only_a_checkout_that_waits_gets_an_acquire_span() {
+        use crate::deadline::within;
+        let spans = Spans::default();
+        let _guard = tracing::subscriber::set_default(spans.clone());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let taken = || std::mem::take(&mut *spans.0.lock().unwrap());
+        runtime.block_on(async {
+            assert!(acquire_traced());
+            // An idle connection at the first poll: no span.
+            let ready = std::pin::pin!(async { Ok::<_, String>(1) });
+            let got = traced_checkout(
+                DatabaseType::Postgres,
+                &mut within(Duration::from_secs(1), ready),
+            )
+            .await;
+            assert_eq!(got, Ok(Ok(1)));
+            assert!(taken().is_empty());
+            // A wait that ends with a connection: the span and its time.
+            let later = std::pin::pin!(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok::<_, String>(2)
+            });
+            let got = traced_checkout(
+                DatabaseType::Postgres,
+                &mut within(Duration::from_secs(5), later),
+            )
+            .await;
+            assert_eq!(got, Ok(Ok(2)));
+            assert_eq!(taken(), ["db.acquire", "recorded elapsed_ms"]);
+            // A wait past its deadline: the span records the error too.
+            let never = std::pin::pin!(std::future::pending::<std::result::Result<(), String>>());
+            let got = traced_checkout(
+                DatabaseType::Postgres,
+                &mut within(Duration::from_millis(5), never),
+            )
+            .await;
+            assert!(got.is_err());
+            assert_eq!(
+                taken(),
+                ["db.acquire", "recorded elapsed_ms", "recorded error"]
+            );
+        });
     }
 
     #[test]
