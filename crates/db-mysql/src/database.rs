@@ -1,11 +1,14 @@
 //! [`MySqlDatabase`]: the mysql_async pool behind the portable [`Database`] API.
 
 use std::any::Any;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use dbcore::deadline::{Deadline, Elapsed};
 use dbcore::observe::{self, no_rows, rows_affected, rows_returned, traced};
 use dbcore::{
     ConnectOptions, Database, DatabaseType, Error, ErrorKind, Executor, FromRow, HealthCheck,
@@ -393,40 +396,48 @@ impl Inner {
         // gets them. The same `GetConn` future keeps its place in the pool's queue;
         // dropping it at the deadline is what mysql_async supports for cancellation (it
         // unqueues itself and cancels a half-made connection).
-        let get = std::pin::pin!(self.pool.get_conn());
-        let mut wait = dbcore::deadline::within(timeout, get);
-        let got = if observe::acquire_traced() {
-            observe::traced_checkout(MYSQL, &mut wait).await
-        } else {
-            (&mut wait).await
-        };
-        match got.map_err(|_| Error::PoolTimeout(timeout)) {
-            Ok(Ok(conn)) => {
-                if full && let Some(started) = wait.waited_since() {
-                    self.shared.counters.record_wait(started.elapsed());
+        let mut get = std::pin::pin!(self.pool.get_conn());
+        let mut deadline = Deadline::new(timeout);
+        let mut checkout = std::future::poll_fn(|cx| {
+            Poll::Ready(match get.as_mut().poll(cx) {
+                Poll::Ready(Ok(conn)) => {
+                    if full && let Some(started) = deadline.waited_since() {
+                        self.shared.counters.record_wait(started.elapsed());
+                    }
+                    Ok(Checkout::new(conn, &self.shared))
                 }
-                Ok(Checkout::new(conn, &self.shared))
-            }
-            Ok(Err(e)) => Err(map_connect_error(e)),
-            Err(_) if self.shared.counters.in_use() < self.config.max_open_conns as usize => {
-                // Not every connection is checked out, so the wait was not for one to come
-                // back: a connect (this checkout's, or one holding a slot) did not finish
-                // (a server that does not answer, a partition). A connect failure, not an
-                // exhausted pool.
-                Err(Error::database(
-                    DatabaseType::Mysql,
-                    ErrorKind::Connect,
-                    None,
-                    format!("no connection was established within {timeout:?}"),
-                    None,
-                ))
-            }
-            Err(timed_out) => {
-                self.shared.counters.record_wait(timeout);
-                self.shared.counters.record_timeout();
-                Err(timed_out)
-            }
+                Poll::Ready(Err(e)) => Err(map_connect_error(e)),
+                Poll::Pending => match deadline.poll_expired(cx) {
+                    Poll::Ready(Elapsed) => Err(self.wait_timed_out(timeout)),
+                    Poll::Pending => return Poll::Pending,
+                },
+            })
+        });
+        if observe::acquire_traced() {
+            observe::traced_checkout(MYSQL, &mut checkout).await
+        } else {
+            checkout.await
         }
+    }
+
+    /// The error of a checkout whose deadline passed.
+    fn wait_timed_out(&self, timeout: Duration) -> Error {
+        if self.shared.counters.in_use() < self.config.max_open_conns as usize {
+            // Not every connection is checked out, so the wait was not for one to come
+            // back: a connect (this checkout's, or one holding a slot) did not finish (a
+            // server that does not answer, a partition). A connect failure, not an
+            // exhausted pool.
+            return Error::database(
+                DatabaseType::Mysql,
+                ErrorKind::Connect,
+                None,
+                format!("no connection was established within {timeout:?}"),
+                None,
+            );
+        }
+        self.shared.counters.record_wait(timeout);
+        self.shared.counters.record_timeout();
+        Error::PoolTimeout(timeout)
     }
 
     /// Looks up (or rewrites and caches) `sql` and checks it is one statement, not

@@ -1,11 +1,14 @@
 //! [`PgDatabase`]: the pool behind the portable [`Database`] API.
 
 use std::any::Any;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use dbcore::deadline::{Deadline, Elapsed};
 use dbcore::observe::{self, no_rows, rows_affected, traced};
 use dbcore::{
     Database, DatabaseType, Error, ErrorKind, Executor, FromRow, HealthCheck, HealthMonitor,
@@ -218,46 +221,56 @@ pub(crate) async fn acquire_into(inner: &Inner, conn: &mut PooledConn<'_>) -> Re
     }
     // An idle connection is handed over at the first poll: no clock read, no deadline
     // (`dbcore::deadline`, not `tokio::time::timeout`: see there), no span. Only a
-    // checkout that has to wait, or to open a connection, gets them. The wait is awaited
-    // here directly: a wrapper future around it costs a copy of it per poll.
-    let checkout = std::pin::pin!(inner.pool.timeout_get(&inner.timeouts));
-    let mut wait = dbcore::deadline::within(inner.config.timeout, checkout);
-    let got = if observe::acquire_traced() {
-        observe::traced_checkout(PG, &mut wait).await
-    } else {
-        (&mut wait).await
-    };
-    let waited_since = wait.waited_since();
-    match got {
-        Ok(Ok(obj)) => {
-            // A wait is a checkout that got a connection someone else gave back (its
-            // last recycle is this checkout's); one that waited only for a new
-            // connection to open is not. The recycle's time is when the wait ended: no
-            // need to read the clock again.
-            if let (Some(started), Some(recycled)) = (waited_since, Object::metrics(&obj).recycled)
-            {
-                inner
-                    .shared
-                    .record_wait(recycled.saturating_duration_since(started));
+    // checkout that has to wait, or to open a connection, gets them. The pool's future
+    // is polled here, so the connection goes from its output straight into `conn`.
+    let mut checkout = std::pin::pin!(inner.pool.timeout_get(&inner.timeouts));
+    let mut deadline = Deadline::new(inner.config.timeout);
+    let mut get = std::future::poll_fn(|cx| {
+        let got = match checkout.as_mut().poll(cx) {
+            Poll::Ready(got) => got,
+            Poll::Pending => match deadline.poll_expired(cx) {
+                Poll::Ready(Elapsed) => Err(wait_timed_out(inner)),
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        let waited_since = deadline.waited_since();
+        Poll::Ready(match got {
+            Ok(obj) => {
+                // A wait is a checkout that got a connection someone else gave back
+                // (its last recycle is this checkout's); one that waited only for a new
+                // connection to open is not. The recycle's time is when the wait
+                // ended: no need to read the clock again.
+                if let (Some(started), Some(recycled)) =
+                    (waited_since, Object::metrics(&obj).recycled)
+                {
+                    inner
+                        .shared
+                        .record_wait(recycled.saturating_duration_since(started));
+                }
+                conn.fill(obj);
+                Ok(())
             }
-            conn.fill(obj);
-            Ok(())
-        }
-        Ok(Err(e)) => Err(checkout_error(inner, e, waited_since)),
-        Err(_) => {
-            // Fewer connections than `maxOpenConns` exist, so the wait was not for one to
-            // come back: a connect (this checkout's or another's, holding the slot) did
-            // not finish (a server that does not answer, a partition). That is a connect
-            // failure, not an exhausted pool.
-            let status = inner.pool.status();
-            let why = if status.size < status.max_size {
-                TimeoutType::Create
-            } else {
-                TimeoutType::Wait
-            };
-            Err(checkout_error(inner, PoolError::Timeout(why), waited_since))
-        }
+            Err(e) => Err(checkout_error(inner, e, waited_since)),
+        })
+    });
+    if observe::acquire_traced() {
+        observe::traced_checkout(PG, &mut get).await
+    } else {
+        get.await
     }
+}
+
+/// The pool error of a checkout whose deadline passed. Fewer connections than
+/// `maxOpenConns` exist, so the wait was not for one to come back: a connect (this
+/// checkout's or another's, holding the slot) did not finish (a server that does not
+/// answer, a partition). That is a connect failure, not an exhausted pool.
+fn wait_timed_out(inner: &Inner) -> PoolError {
+    let status = inner.pool.status();
+    PoolError::Timeout(if status.size < status.max_size {
+        TimeoutType::Create
+    } else {
+        TimeoutType::Wait
+    })
 }
 
 /// The error of a failed checkout (counted as a wait and a timeout when it timed out).

@@ -53,9 +53,7 @@ impl std::error::Error for Elapsed {}
 pub fn within<F: Future + Unpin>(timeout: Duration, fut: F) -> Within<F> {
     Within {
         fut,
-        timeout,
-        started: None,
-        slot: Slot::Unregistered,
+        deadline: Deadline::new(timeout),
     }
 }
 
@@ -64,9 +62,7 @@ pub fn within<F: Future + Unpin>(timeout: Duration, fut: F) -> Within<F> {
 pub fn within_from<F: Future + Unpin>(start: Instant, timeout: Duration, fut: F) -> Within<F> {
     Within {
         fut,
-        timeout,
-        started: Some(start),
-        slot: Slot::Unregistered,
+        deadline: Deadline::from(start, timeout),
     }
 }
 
@@ -75,8 +71,40 @@ pub fn within_from<F: Future + Unpin>(start: Instant, timeout: Duration, fut: F)
 #[must_use = "futures do nothing unless awaited"]
 pub struct Within<F> {
     fut: F,
+    deadline: Deadline,
+}
+
+impl<F> Within<F> {
+    /// When the wait began: the time given to [`within_from`], else the first poll that
+    /// found the future pending; `None` if it never waited (it completed at its first
+    /// poll).
+    pub fn waited_since(&self) -> Option<Instant> {
+        self.deadline.waited_since()
+    }
+}
+
+impl<F: Future + Unpin> Future for Within<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Poll::Ready(out) = Pin::new(&mut this.fut).poll(cx) {
+            this.deadline.release();
+            return Poll::Ready(Ok(out));
+        }
+        this.deadline.poll_expired(cx).map(Err)
+    }
+}
+
+/// The deadline of a wait, for a caller that polls the awaited future itself (to take
+/// its output where it is produced, instead of through a wrapper future such as
+/// [`Within`], which moves it once more). Call [`poll_expired`](Self::poll_expired)
+/// after each poll that found the future pending; the deadline is registered (and the
+/// clock read) at the first such call, and released when the `Deadline` is dropped.
+#[derive(Debug)]
+pub struct Deadline {
     timeout: Duration,
-    /// Where `timeout` counts from: given, or the first poll that found `fut` pending.
+    /// Where `timeout` counts from: given, or the first pending poll.
     started: Option<Instant>,
     slot: Slot,
 }
@@ -92,39 +120,49 @@ enum Slot {
     Unbounded,
 }
 
-impl<F> Within<F> {
-    /// When the wait began: the time given to [`within_from`], else the first poll that
-    /// found the future pending; `None` if it never waited (it completed at its first
-    /// poll).
+impl Deadline {
+    /// A deadline `timeout` after the first pending poll.
+    pub fn new(timeout: Duration) -> Self {
+        Deadline {
+            timeout,
+            started: None,
+            slot: Slot::Unregistered,
+        }
+    }
+
+    /// A deadline `timeout` after `start`.
+    pub fn from(start: Instant, timeout: Duration) -> Self {
+        Deadline {
+            timeout,
+            started: Some(start),
+            slot: Slot::Unregistered,
+        }
+    }
+
+    /// When the wait began: the start given to [`from`](Self::from), else the first
+    /// [`poll_expired`](Self::poll_expired); `None` before either.
     pub fn waited_since(&self) -> Option<Instant> {
         self.started
     }
-}
 
-impl<F: Future + Unpin> Future for Within<F> {
-    type Output = Result<F::Output, Elapsed>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        if let Poll::Ready(out) = Pin::new(&mut this.fut).poll(cx) {
-            this.release();
-            return Poll::Ready(Ok(out));
-        }
-        match &mut this.slot {
+    /// Called when the awaited future is pending: `Ready(Elapsed)` once the deadline
+    /// has passed, else `Pending`, with the task woken at the deadline.
+    pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Elapsed> {
+        match &mut self.slot {
             Slot::Unregistered => {
-                let started = *this.started.get_or_insert_with(Instant::now);
-                let Some(deadline) = started.checked_add(this.timeout) else {
-                    this.slot = Slot::Unbounded;
+                let started = *self.started.get_or_insert_with(Instant::now);
+                let Some(deadline) = started.checked_add(self.timeout) else {
+                    self.slot = Slot::Unbounded;
                     return Poll::Pending;
                 };
                 // A deadline that has already passed is fired by the watcher at once.
-                this.slot = match WATCHER.register(deadline, cx.waker()) {
+                self.slot = match WATCHER.register(deadline, cx.waker()) {
                     Some(index) => Slot::Registered(index),
                     None => {
                         let mut sleep = Box::pin(tokio::time::sleep_until(deadline.into()));
                         if sleep.as_mut().poll(cx).is_ready() {
-                            this.slot = Slot::Unbounded;
-                            return Poll::Ready(Err(Elapsed));
+                            self.slot = Slot::Unbounded;
+                            return Poll::Ready(Elapsed);
                         }
                         Slot::Fallback(sleep)
                     }
@@ -133,22 +171,18 @@ impl<F: Future + Unpin> Future for Within<F> {
             }
             Slot::Registered(index) => {
                 if WATCHER.check(*index, cx.waker()) {
-                    this.slot = Slot::Unbounded;
-                    Poll::Ready(Err(Elapsed))
+                    self.slot = Slot::Unbounded;
+                    Poll::Ready(Elapsed)
                 } else {
                     Poll::Pending
                 }
             }
-            Slot::Fallback(sleep) => match sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
-                Poll::Pending => Poll::Pending,
-            },
+            Slot::Fallback(sleep) => sleep.as_mut().poll(cx).map(|()| Elapsed),
             Slot::Unbounded => Poll::Pending,
         }
     }
-}
 
-impl<F> Within<F> {
+    /// Takes the deadline out of the watcher's table (the wait is over).
     fn release(&mut self) {
         if let Slot::Registered(index) = std::mem::replace(&mut self.slot, Slot::Unregistered) {
             WATCHER.remove(index);
@@ -156,7 +190,7 @@ impl<F> Within<F> {
     }
 }
 
-impl<F> Drop for Within<F> {
+impl Drop for Deadline {
     fn drop(&mut self) {
         self.release();
     }
@@ -356,7 +390,7 @@ mod tests {
         let fut = std::pin::pin!(async { 1 });
         let mut wait = within(Duration::from_millis(1), fut);
         assert_eq!(poll_once(&mut wait).await, Poll::Ready(Ok(1)));
-        assert!(matches!(wait.slot, Slot::Unregistered));
+        assert!(matches!(wait.deadline.slot, Slot::Unregistered));
     }
 
     #[tokio::test]
@@ -485,7 +519,7 @@ mod tests {
                 .flatten()
                 .any(|e| e.deadline == deadline)
         };
-        assert!(matches!(wait.slot, Slot::Registered(_)));
+        assert!(matches!(wait.deadline.slot, Slot::Registered(_)));
         assert!(ours(&WATCHER.lock()));
         drop(wait);
         assert!(!ours(&WATCHER.lock()));

@@ -15,7 +15,6 @@ use std::task::Poll;
 use tracing::Instrument;
 use tracing::field::Empty;
 
-use crate::deadline::{Elapsed, Within};
 use crate::{DatabaseType, Result, Row, TxOptions};
 
 /// Statements that take at least this long are logged at WARN (target `dbcore::slow`).
@@ -77,21 +76,17 @@ pub fn acquire_traced() -> bool {
     tracing::enabled!(tracing::Level::DEBUG)
 }
 
-/// Awaits a pool checkout under its deadline (`wait`, from
-/// [`deadline::within`](crate::deadline::within)) when [`acquire_traced`]: a checkout
-/// that completes at its first poll gets no span; one that has to wait does the rest of
-/// its wait in a `db.acquire` span ([`acquire_span`]) that records `elapsed_ms`, and
-/// `error` when the checkout failed or its deadline passed.
-pub async fn traced_checkout<F, T, E>(
-    system: DatabaseType,
-    wait: &mut Within<F>,
-) -> std::result::Result<std::result::Result<T, E>, Elapsed>
+/// Awaits a pool checkout `fut` (which keeps its own deadline, e.g. with
+/// [`Deadline`](crate::deadline::Deadline)) when [`acquire_traced`]: a checkout that
+/// completes at its first poll gets no span; one that has to wait does the rest of its
+/// wait in a `db.acquire` span ([`acquire_span`]) that records `elapsed_ms`, and `error`
+/// when the checkout failed.
+pub async fn traced_checkout<F, T>(system: DatabaseType, fut: &mut F) -> Result<T>
 where
-    F: Future<Output = std::result::Result<T, E>> + Unpin,
-    E: std::fmt::Display,
+    F: Future<Output = Result<T>> + Unpin,
 {
     let first = std::future::poll_fn(|cx| {
-        Poll::Ready(match Pin::new(&mut *wait).poll(cx) {
+        Poll::Ready(match Pin::new(&mut *fut).poll(cx) {
             Poll::Ready(out) => Some(out),
             Poll::Pending => None,
         })
@@ -100,24 +95,11 @@ where
     if let Some(out) = first {
         return out;
     }
-    let span = acquire_span(system);
-    let started = wait.waited_since().unwrap_or_else(Instant::now);
-    let out = wait.instrument(span.clone()).await;
-    span.record("elapsed_ms", millis(started.elapsed()));
-    match &out {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => {
-            span.record("error", tracing::field::display(e));
-        }
-        Err(elapsed) => {
-            span.record("error", tracing::field::display(elapsed));
-        }
-    }
-    out
+    timed(acquire_span(system), fut).await
 }
 
 /// Runs `fut` inside `span` and records `elapsed_ms`, and `error` if it fails
-/// (for [`connect_span`]).
+/// (for [`connect_span`] and [`acquire_span`]).
 pub async fn timed<T, E, F>(span: tracing::Span, fut: F) -> std::result::Result<T, E>
 where
     E: std::fmt::Display,
@@ -353,37 +335,45 @@ mod tests {
             .build()
             .unwrap();
         let taken = || std::mem::take(&mut *spans.0.lock().unwrap());
+        // A checkout as a driver writes it: its own deadline, the layer's errors.
+        let checkout = |fut: Pin<Box<dyn Future<Output = crate::Result<i32>>>>| {
+            let mut wait = within(Duration::from_millis(50), fut);
+            std::future::poll_fn(move |cx| {
+                Pin::new(&mut wait).poll(cx).map(|got| {
+                    got.unwrap_or(Err(crate::Error::PoolTimeout(Duration::from_millis(50))))
+                })
+            })
+        };
         runtime.block_on(async {
             assert!(acquire_traced());
             // An idle connection at the first poll: no span.
-            let ready = std::pin::pin!(async { Ok::<_, String>(1) });
-            let got = traced_checkout(
-                DatabaseType::Postgres,
-                &mut within(Duration::from_secs(1), ready),
-            )
-            .await;
-            assert_eq!(got, Ok(Ok(1)));
+            let mut ready = checkout(Box::pin(async { Ok(1) }));
+            assert_eq!(
+                traced_checkout(DatabaseType::Postgres, &mut ready)
+                    .await
+                    .ok(),
+                Some(1)
+            );
             assert!(taken().is_empty());
             // A wait that ends with a connection: the span and its time.
-            let later = std::pin::pin!(async {
+            let mut later = checkout(Box::pin(async {
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                Ok::<_, String>(2)
-            });
-            let got = traced_checkout(
-                DatabaseType::Postgres,
-                &mut within(Duration::from_secs(5), later),
-            )
-            .await;
-            assert_eq!(got, Ok(Ok(2)));
+                Ok(2)
+            }));
+            assert_eq!(
+                traced_checkout(DatabaseType::Postgres, &mut later)
+                    .await
+                    .ok(),
+                Some(2)
+            );
             assert_eq!(taken(), ["db.acquire", "recorded elapsed_ms"]);
             // A wait past its deadline: the span records the error too.
-            let never = std::pin::pin!(std::future::pending::<std::result::Result<(), String>>());
-            let got = traced_checkout(
-                DatabaseType::Postgres,
-                &mut within(Duration::from_millis(5), never),
-            )
-            .await;
-            assert!(got.is_err());
+            let mut never = checkout(Box::pin(std::future::pending()));
+            let got = traced_checkout(DatabaseType::Postgres, &mut never).await;
+            assert_eq!(
+                got.map_err(|e| e.kind()),
+                Err(crate::ErrorKind::PoolTimeout)
+            );
             assert_eq!(
                 taken(),
                 ["db.acquire", "recorded elapsed_ms", "recorded error"]
