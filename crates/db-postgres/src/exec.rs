@@ -89,8 +89,35 @@ fn forget(client: &ClientWrapper, sql: &PreparedSql) {
     }
 }
 
-/// Runs one statement and returns the rows it affected.
+/// Runs one statement and returns the rows it affected: 0 for a query that only reads
+/// (see [`only_reads`]), as on the other backends.
 pub(crate) async fn execute(
+    client: &ClientWrapper,
+    sql: &PreparedSql,
+    params: &[Value],
+) -> Result<u64> {
+    let affected = execute_counted(client, sql, params).await?;
+    Ok(if affected != 0 && only_reads(sql) {
+        0
+    } else {
+        affected
+    })
+}
+
+/// Whether `sql` is a query that changes no rows, whatever it returns. PostgreSQL's
+/// count for `SELECT` (and `VALUES`, `TABLE`, `SHOW`, `EXPLAIN`) is the number of rows
+/// returned, not affected; MySQL and SQLite report 0 there, and so does the layer. (A
+/// `WITH` statement keeps PostgreSQL's count: it is the main statement's, which may
+/// write.)
+fn only_reads(sql: &PreparedSql) -> bool {
+    matches!(
+        sql.leading_keyword.as_deref(),
+        Some("SELECT" | "VALUES" | "TABLE" | "SHOW" | "EXPLAIN")
+    )
+}
+
+/// Runs one statement and returns the count of its command tag.
+async fn execute_counted(
     client: &ClientWrapper,
     sql: &PreparedSql,
     params: &[Value],

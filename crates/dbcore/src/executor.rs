@@ -27,7 +27,9 @@ pub trait Executor: Send + Sync {
     /// The backend this executor talks to.
     fn database_type(&self) -> DatabaseType;
 
-    /// Runs one statement and returns the number of rows it affected.
+    /// Runs one statement and returns the number of rows it affected (inserted, updated
+    /// or deleted). A query that only reads (`SELECT`, `VALUES`) affects none: 0 on every
+    /// backend, whatever rows it returns (use [`query`](Self::query) to read them).
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64>;
 
     /// Runs one query and returns all of its rows.

@@ -74,6 +74,19 @@ pub async fn crud_and_rows_affected(db: &dyn Database) {
     );
     assert_eq!(ok("score", row.get::<f64>("score")), 4.5);
 
+    // A query run through `execute` changes no row: 0 on every backend (PostgreSQL's own
+    // count would be the rows returned), in and outside a transaction.
+    let select = format!("SELECT id FROM {t} WHERE id >= $1");
+    let n = ok("select via execute", db.execute(&select, &params![1]).await);
+    assert_eq!(n, 0, "a SELECT through execute affects no row, got {n}");
+    let tx = ok("begin", db.begin(dbcore::TxOptions::new()).await);
+    let n = ok(
+        "select via execute in a transaction",
+        tx.execute(&select, &params![1]).await,
+    );
+    assert_eq!(n, 0, "a SELECT through execute affects no row, got {n}");
+    ok("rollback", tx.rollback().await);
+
     let n = ok(
         "delete",
         db.execute(&format!("DELETE FROM {t} WHERE id <> $1"), &params![1])
