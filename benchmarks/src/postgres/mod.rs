@@ -226,6 +226,12 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
         },
         Implementation::aa_control(opener(raw::open)),
         Implementation {
+            label: "raw + wait timeout and lifetime hook (reference)",
+            baseline: false,
+            targets: &[],
+            open: opener(raw::open_guarded),
+        },
+        Implementation {
             label: "dblayer (db-postgres)",
             baseline: false,
             targets: LAYER_GOALS,
@@ -251,7 +257,10 @@ pub(crate) fn suite(url: &str) -> Result<Suite, String> {
         ),
         "raw: `deadpool_postgres::Pool` (NoTls, `RecyclingMethod::Fast`, max_size = pool size), \
          `prepare_cached` + `query_one` / `execute`, W4 `transaction()` + `commit()`, W5 `copy_in` \
-         + `BinaryCopyInWriter`. Layer: `PgDatabase::connect_with(cfg, \
+         + `BinaryCopyInWriter`. The reference row is the same raw code with the protections \
+         the layer keeps, written with deadpool's own tools: `Timeouts` of 30 s on wait, \
+         create and recycle (tokio's timer) and a `pre_recycle` hook closing connections past a \
+         5 min lifetime or 1 min since their last checkout. Layer: `PgDatabase::connect_with(cfg, \
          PgOptions::new().search_path([schema]))` with sslMode disable, maxOpenConns = \
          maxIdleConns = pool size, healthCheckInterval 0, other settings at their defaults; \
          W1/W2 `query_one_as` (`query_one` + `decode` through dyn Database), W3 `execute`, W4 `begin` + 5 `execute` + `commit`, W5 `insert_many` \

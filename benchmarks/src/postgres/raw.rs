@@ -4,7 +4,11 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{
+    Hook, HookError, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts,
+};
 use tokio_postgres::NoTls;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -98,6 +102,29 @@ impl AsyncOps for RawOps {
 
 /// Creates fresh tables and opens the raw pool.
 pub(super) fn open(server: Arc<Server>, settings: &Settings) -> BenchResult<Box<dyn Target>> {
+    open_with(server, settings, false)
+}
+
+/// The raw pool with the protections the layer keeps, written with deadpool's own tools
+/// (a reference row): every wait, connect and recycle bounded by a 30 s timeout (tokio's
+/// timer), and a pre-recycle hook that closes connections past a 5 min lifetime or 1 min
+/// since their last checkout (the layer's default `connMaxLifetime` /
+/// `connMaxIdleTime`).
+pub(super) fn open_guarded(
+    server: Arc<Server>,
+    settings: &Settings,
+) -> BenchResult<Box<dyn Target>> {
+    open_with(server, settings, true)
+}
+
+fn open_with(
+    server: Arc<Server>,
+    settings: &Settings,
+    guarded: bool,
+) -> BenchResult<Box<dyn Target>> {
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    const MAX_LIFETIME: Duration = Duration::from_secs(300);
+    const MAX_IDLE: Duration = Duration::from_secs(60);
     let settings = settings.clone();
     AsyncTarget::open(async move {
         let admin = Admin::prepare(&server, &settings).await?;
@@ -108,9 +135,27 @@ pub(super) fn open(server: Arc<Server>, settings: &Settings) -> BenchResult<Box<
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager)
-            .max_size(settings.pool_size as usize)
-            .build()?;
+        let mut builder = Pool::builder(manager).max_size(settings.pool_size as usize);
+        if guarded {
+            builder = builder
+                .runtime(Runtime::Tokio1)
+                .timeouts(Timeouts {
+                    wait: Some(TIMEOUT),
+                    create: Some(TIMEOUT),
+                    recycle: Some(TIMEOUT),
+                })
+                .pre_recycle(Hook::sync_fn(|_client, metrics| {
+                    let now = Instant::now();
+                    let idle_since = metrics.recycled.unwrap_or(metrics.created);
+                    if now.duration_since(metrics.created) >= MAX_LIFETIME
+                        || now.duration_since(idle_since) >= MAX_IDLE
+                    {
+                        return Err(HookError::message("expired"));
+                    }
+                    Ok(())
+                }));
+        }
+        let pool = builder.build()?;
         Ok(RawOps {
             pool,
             admin,
