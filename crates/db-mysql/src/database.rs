@@ -414,7 +414,9 @@ impl Inner {
             })
         });
         if observe::acquire_traced() {
-            observe::traced_checkout(MYSQL, &mut checkout).await
+            // Boxed: inline, the traced path's state would enlarge every checkout's
+            // future (and every future holding one), traced or not.
+            Box::pin(observe::traced_checkout(MYSQL, &mut checkout)).await
         } else {
             checkout.await
         }

@@ -254,7 +254,9 @@ pub(crate) async fn acquire_into(inner: &Inner, conn: &mut PooledConn<'_>) -> Re
         })
     });
     if observe::acquire_traced() {
-        observe::traced_checkout(PG, &mut get).await
+        // Boxed: inline, the traced path's state would enlarge every checkout's
+        // future (and every future holding one), traced or not.
+        Box::pin(observe::traced_checkout(PG, &mut get)).await
     } else {
         get.await
     }
