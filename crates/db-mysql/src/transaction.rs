@@ -34,10 +34,44 @@ use crate::value::Decoder;
 /// given up.
 const KILL_GRACE: Duration = Duration::from_secs(2);
 
+/// Whether `e` may have ended the whole transaction on the server (see
+/// [`TxCore::check_server_rollback`]): a deadlock, a lock wait timeout.
+fn may_end_the_transaction(e: &Error) -> bool {
+    matches!(e.code(), Some("1213" | "1205"))
+}
+
+/// The error for work on a transaction the server rolled back after `cause`, of the same
+/// kind and code (a deadlock stays retryable, so `with_transaction_retry` runs the
+/// transaction again).
+fn rolled_back_error(cause: &ServerRollback, what: &str) -> Error {
+    Error::database(
+        DatabaseType::Mysql,
+        cause.kind,
+        cause.code.clone(),
+        format!(
+            "the server rolled this transaction back after an earlier error ({}); {what}: \
+             start the transaction again",
+            cause.message
+        ),
+        None,
+    )
+}
+
 struct TxConn {
     checkout: Checkout<'static>,
     /// Rolled back because the deadline passed: refuses further work.
     aborted: bool,
+    /// The server rolled the whole transaction back after this error (a deadlock; a lock
+    /// wait timeout with `innodb_rollback_on_timeout`). The session is then outside any
+    /// transaction, where a statement would commit on its own: refuses further work.
+    rolled_back_by_server: Option<ServerRollback>,
+}
+
+/// The error after which the server rolled a transaction back.
+struct ServerRollback {
+    kind: ErrorKind,
+    code: Option<String>,
+    message: String,
 }
 
 /// State shared by a transaction and its savepoints.
@@ -151,6 +185,7 @@ impl TxCore {
     /// Whether [`TxCore::ready`] has anything to check or do before the next statement.
     fn needs_attention(&self, tc: &TxConn) -> bool {
         tc.aborted
+            || tc.rolled_back_by_server.is_some()
             || self.deadline.is_some()
             || self.db.cut_off.load(Ordering::Acquire)
             || self.has_abandoned.load(Ordering::Acquire)
@@ -173,6 +208,9 @@ impl TxCore {
         }
         if tc.aborted {
             return Err(self.timeout_error());
+        }
+        if let Some(cause) = &tc.rolled_back_by_server {
+            return Err(rolled_back_error(cause, "this statement was not run"));
         }
         if self.deadline_passed() {
             self.expire(tc).await;
@@ -199,12 +237,51 @@ impl TxCore {
         if self.needs_attention(tc) {
             Box::pin(self.ready(tc)).await?;
         }
-        match self.deadline {
+        let result = match self.deadline {
             None => tc.checkout.perform(op).await,
             // Boxed: racing the statement against the deadline (and killing it from a
             // second connection) takes a future many times the statement's size, which
             // every statement of every transaction would otherwise carry.
             Some(deadline) => Box::pin(self.run_until(tc, op, deadline)).await,
+        };
+        if let Err(e) = &result
+            && may_end_the_transaction(e)
+        {
+            // Boxed: rare, and it runs a query of its own.
+            Box::pin(self.check_server_rollback(tc, e)).await;
+        }
+        result
+    }
+
+    /// After an error that may have made InnoDB roll the whole transaction back, finds
+    /// out whether it did: always for a deadlock; for a lock wait timeout only with
+    /// `innodb_rollback_on_timeout` (read from the server; when it cannot be read, the
+    /// transaction is taken as gone, the safe answer).
+    async fn check_server_rollback(&self, tc: &mut TxConn, e: &Error) {
+        let whole = match e.code() {
+            Some("1213") => true,
+            _ => {
+                let setting = async {
+                    let sql = self.db.prepare("SELECT @@innodb_rollback_on_timeout", 0)?;
+                    let out = tc
+                        .checkout
+                        .perform(Op::Query {
+                            sql: &sql,
+                            params: &[],
+                        })
+                        .await?;
+                    let row = out.rows().into_iter().next();
+                    Ok::<_, Error>(row.and_then(|r| r.get::<i64>(0).ok()))
+                };
+                setting.await.ok().flatten() != Some(0)
+            }
+        };
+        if whole {
+            tc.rolled_back_by_server = Some(ServerRollback {
+                kind: e.kind(),
+                code: e.code().map(str::to_owned),
+                message: e.to_string(),
+            });
         }
     }
 
@@ -265,6 +342,13 @@ impl TxCore {
         if tc.aborted {
             return if commit {
                 Err(self.timeout_error())
+            } else {
+                Ok(())
+            };
+        }
+        if let Some(cause) = &tc.rolled_back_by_server {
+            return if commit {
+                Err(rolled_back_error(cause, "nothing was committed"))
             } else {
                 Ok(())
             };
@@ -599,6 +683,7 @@ impl MySqlTransaction<'static> {
             conn: Mutex::new(TxConn {
                 checkout,
                 aborted: false,
+                rolled_back_by_server: None,
             }),
             options,
             deadline,

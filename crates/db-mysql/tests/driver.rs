@@ -1123,3 +1123,127 @@ async fn concrete_transaction_commits_and_rolls_back() {
     db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
     db.close(Duration::from_secs(5)).await.unwrap();
 }
+
+/// InnoDB rolls a deadlock victim's whole transaction back and leaves the session
+/// outside any transaction: a statement the caller runs next "in the transaction" would
+/// autocommit on its own, and a later `rollback` could not take it back. The layer
+/// refuses statements after that (and `commit` says the transaction was rolled back), so
+/// nothing is written outside the transaction the caller believes it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_after_a_deadlock_rollback_never_autocommit() {
+    let db = Arc::new(connect(3).await);
+    let t = table("deadlock");
+    db.execute(
+        &format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    db.execute(&format!("INSERT INTO {t} VALUES (1, 0), (2, 0)"), &[])
+        .await
+        .unwrap();
+    let update = format!("UPDATE {t} SET v = v + 1 WHERE id = $1");
+
+    // Two transactions lock the rows in opposite orders: one of them is the victim.
+    let a = db.begin(TxOptions::new()).await.unwrap();
+    let b = db.begin(TxOptions::new()).await.unwrap();
+    a.execute(&update, &params![1]).await.unwrap();
+    b.execute(&update, &params![2]).await.unwrap();
+    let (ra, rb) = tokio::join!(
+        async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            a.execute(&update, &params![2]).await
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            b.execute(&update, &params![1]).await
+        },
+    );
+    let (victim, survivor, err) = match (ra, rb) {
+        (Err(e), Ok(_)) => (a, b, e),
+        (Ok(_), Err(e)) => (b, a, e),
+        other => panic!("expected one deadlock victim, got {other:?}"),
+    };
+    assert_eq!(err.kind(), ErrorKind::Deadlock, "{err}");
+    survivor.commit().await.unwrap();
+
+    // The victim's transaction is gone on the server; the caller carries on with it.
+    let insert = format!("INSERT INTO {t} VALUES ($1, 0)");
+    let after = victim.execute(&insert, &params![3]).await;
+    let err = after.expect_err("a statement after the server rolled the transaction back");
+    assert_eq!(err.kind(), ErrorKind::Deadlock, "{err}");
+    assert!(
+        err.to_string().contains("rolled this transaction back"),
+        "{err}"
+    );
+    let committed = victim.commit().await;
+    let err = committed.expect_err("commit of a transaction the server rolled back");
+    assert_eq!(err.kind(), ErrorKind::Deadlock, "{err}");
+
+    let rows = db
+        .query(&format!("SELECT id FROM {t} WHERE id = 3"), &[])
+        .await
+        .unwrap();
+    assert!(
+        rows.is_empty(),
+        "a statement ran outside the transaction: {rows:?}"
+    );
+    let stats = db.stats();
+    assert_eq!(stats.in_use, 0, "{stats:?}");
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+}
+
+/// A lock wait timeout rolls back only the waiting statement (unless the server runs with
+/// `innodb_rollback_on_timeout`): the transaction goes on, and what it did before and
+/// after commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_wait_timeout_leaves_the_transaction_usable() {
+    let db = connect(3).await;
+    let setting = db
+        .query_one("SELECT @@innodb_rollback_on_timeout AS r", &[])
+        .await
+        .unwrap();
+    if setting.get::<i64>("r").unwrap() != 0 {
+        eprintln!(
+            "note: the server rolls back whole transactions on lock wait timeouts; nothing to check"
+        );
+        return;
+    }
+    let t = table("lockwait");
+    db.execute(
+        &format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT)"),
+        &[],
+    )
+    .await
+    .unwrap();
+    db.execute(&format!("INSERT INTO {t} VALUES (1, 0)"), &[])
+        .await
+        .unwrap();
+    let holder = db.begin(TxOptions::new()).await.unwrap();
+    holder
+        .execute(&format!("UPDATE {t} SET v = 1 WHERE id = 1"), &[])
+        .await
+        .unwrap();
+    let waiter = db.begin(TxOptions::new()).await.unwrap();
+    waiter
+        .execute("SET SESSION innodb_lock_wait_timeout = 1", &[])
+        .await
+        .unwrap();
+    let insert = format!("INSERT INTO {t} VALUES ($1, 0)");
+    waiter.execute(&insert, &params![5]).await.unwrap();
+    let err = waiter
+        .execute(&format!("UPDATE {t} SET v = 2 WHERE id = 1"), &[])
+        .await
+        .expect_err("the row is locked");
+    assert_eq!(err.code(), Some("1205"), "{err}");
+    waiter.execute(&insert, &params![6]).await.unwrap();
+    waiter.commit().await.unwrap();
+    holder.rollback().await.unwrap();
+    let rows = db
+        .query(&format!("SELECT id FROM {t} WHERE id > 1 ORDER BY id"), &[])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = rows.iter().map(|r| r.get::<i64>("id").unwrap()).collect();
+    assert_eq!(ids, [5, 6]);
+    db.execute(&format!("DROP TABLE {t}"), &[]).await.unwrap();
+}
