@@ -57,6 +57,8 @@ pub(crate) struct TxCore {
     in_flight: AtomicUsize,
     /// A server error aborted the transaction (until a savepoint rollback recovers it).
     failed: AtomicBool,
+    /// The error that aborted it (its kind and text), for the errors of what follows.
+    failure: Mutex<Option<(ErrorKind, String)>>,
     /// `ROLLBACK TO SAVEPOINT` for savepoints dropped unfinished.
     pending: Mutex<Vec<String>>,
     next_savepoint: AtomicU32,
@@ -142,9 +144,39 @@ impl TxCore {
         if e.kind() == ErrorKind::ConnectionLost {
             self.broken.store(true, Ordering::Release);
         }
+        // 25P02 is what the server answers once the transaction is aborted: the first
+        // error says why.
+        if e.code().is_some() && e.code() != Some("25P02") && !self.failed.load(Ordering::Acquire) {
+            *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some((e.kind(), e.to_string()));
+        }
         if e.code().is_some() {
             self.failed.store(true, Ordering::Release);
         }
+    }
+
+    /// A savepoint rollback (or an abandoned savepoint's) recovered the transaction.
+    fn recovered(&self) {
+        self.failed.store(false, Ordering::Release);
+        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The error for work on a transaction an earlier error aborted: of that error's kind
+    /// (a deadlock or serialization failure stays retryable), saying what it was.
+    fn aborted_error(&self, what: &str) -> Error {
+        let failure = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let (kind, cause) = failure.unwrap_or((ErrorKind::Other, "not known".to_owned()));
+        Error::database(
+            DatabaseType::Postgres,
+            kind,
+            Some("25P02".into()),
+            format!("the transaction was aborted by an earlier error ({cause}); {what}"),
+            None,
+        )
     }
 
     /// Runs the statement `make` builds on this transaction's connection under the
@@ -197,6 +229,12 @@ impl TxCore {
             }
             Err(e) => {
                 self.note_error(&e);
+                if e.code() == Some("25P02") {
+                    return Err(self.aborted_error(
+                        "this statement was not run: roll back, or roll back to a savepoint \
+                         taken before the error",
+                    ));
+                }
                 Err(e)
             }
             ok => ok,
@@ -232,7 +270,7 @@ impl TxCore {
                 pending.remove(0)
             };
             self.guarded(|| exec::batch(self.client(), &next)).await?;
-            self.failed.store(false, Ordering::Release);
+            self.recovered();
         }
     }
 
@@ -329,14 +367,7 @@ impl TxCore {
         if self.failed.load(Ordering::Acquire) {
             // PostgreSQL would turn this COMMIT into a silent ROLLBACK.
             exec::batch(self.client(), "ROLLBACK").await?;
-            return Err(Error::database(
-                DatabaseType::Postgres,
-                ErrorKind::Other,
-                Some("25P02".into()),
-                "the transaction was aborted by an earlier error and has been rolled back; \
-                 nothing was committed",
-                None,
-            ));
+            return Err(self.aborted_error("it has been rolled back; nothing was committed"));
         }
         if self.client().is_closed() {
             // Found closed before COMMIT was sent (the server ended the session): the
@@ -518,6 +549,7 @@ impl PgTransaction<'static> {
                 broken: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 failed: AtomicBool::new(false),
+                failure: Mutex::new(None),
                 pending: Mutex::new(Vec::new()),
                 next_savepoint: AtomicU32::new(1),
                 span,
@@ -596,7 +628,7 @@ impl PgTransaction<'_> {
             }
             (core, Some(name)) => {
                 core.control(&rollback_to(&name)).await?;
-                core.failed.store(false, Ordering::Release);
+                core.recovered();
                 Ok(())
             }
             (CoreRef::Borrowed(_), None) => unreachable!("a borrowed core always has a savepoint"),

@@ -813,10 +813,26 @@ async fn errors_carry_sqlstate_and_aborted_transactions_do_not_commit() {
 
     // Commit after an error inside the transaction reports it instead of a silent
     // rollback.
+    // Statements after the error, and the commit, are refused with the first error's
+    // kind and say what it was.
     let tx = db.begin(TxOptions::new()).await.unwrap();
     tx.execute("INSERT INTO t VALUES (2)", &[]).await.unwrap();
     assert!(tx.execute("INSERT INTO t VALUES (1)", &[]).await.is_err());
+    let err = tx
+        .execute("INSERT INTO t VALUES (5)", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.code()),
+        (ErrorKind::UniqueViolation, Some("25P02"))
+    );
+    assert!(
+        err.to_string().contains("aborted by an earlier error"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("23505"), "{err}");
     let err = tx.commit().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UniqueViolation, "{err}");
     assert!(err.to_string().contains("nothing was committed"), "{err}");
     let n: i64 = db
         .query_one("SELECT count(*) FROM t", &[])
