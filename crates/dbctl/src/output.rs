@@ -164,9 +164,13 @@ pub(crate) fn millis(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// `1.2s`, for retry waits.
+/// `1.2s` (`45ms` below a second), for retry waits.
 pub(crate) fn seconds(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 /// Pool statistics on one line.
@@ -224,6 +228,12 @@ mod tests {
                 vec![Value::Int(100), Value::Text("a, \"b\"\nc".into())],
             ),
         ]
+    }
+
+    #[test]
+    fn retry_waits_below_a_second_are_in_milliseconds() {
+        assert_eq!(seconds(Duration::from_millis(45)), "45ms");
+        assert_eq!(seconds(Duration::from_millis(1250)), "1.2s");
     }
 
     #[test]
