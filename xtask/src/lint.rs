@@ -1,4 +1,5 @@
-//! `cargo xtask lint`: formatting and clippy, exactly as CI runs them.
+//! `cargo xtask lint`: formatting, clippy and the docs (a broken doc link is an error),
+//! exactly as CI runs them.
 
 use crate::util::{Cmd, Result};
 
@@ -7,7 +8,7 @@ use crate::util::{Cmd, Result};
 pub(crate) struct Args {}
 
 /// The lint commands, in order.
-fn commands() -> [Cmd; 2] {
+fn commands() -> [Cmd; 3] {
     [
         Cmd::cargo(["fmt", "--all", "--", "--check"]),
         Cmd::cargo([
@@ -18,11 +19,12 @@ fn commands() -> [Cmd; 2] {
             "-D",
             "warnings",
         ]),
+        Cmd::cargo(["doc", "--no-deps", "--workspace"]).env("RUSTDOCFLAGS", "-D warnings"),
     ]
 }
 
-/// `cargo xtask lint`: runs both checks even if the first fails, so one run shows every
-/// problem; fails if either failed.
+/// `cargo xtask lint`: runs every check even if an earlier one fails, so one run shows
+/// every problem; fails if any failed.
 pub(crate) fn run(_args: &Args) -> Result {
     let failures: Vec<String> = commands()
         .iter()

@@ -71,7 +71,8 @@ pub fn acquire_span(system: DatabaseType) -> tracing::Span {
 
 /// Whether a subscriber listens for [`acquire_span`]s (DEBUG spans of this module): a
 /// few atomic loads, so a checkout asks before anything else and, when nobody listens,
-/// awaits its [`Within`] directly, with no wrapper future.
+/// awaits its own future (polled under a [`Deadline`](crate::deadline::Deadline))
+/// directly, with no wrapper future.
 pub fn acquire_traced() -> bool {
     tracing::enabled!(tracing::Level::DEBUG)
 }
