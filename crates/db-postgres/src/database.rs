@@ -262,10 +262,10 @@ pub(crate) async fn acquire_into(inner: &Inner, conn: &mut PooledConn<'_>) -> Re
     }
 }
 
-/// The pool error of a checkout whose deadline passed. Fewer connections than
-/// `maxOpenConns` exist, so the wait was not for one to come back: a connect (this
-/// checkout's or another's, holding the slot) did not finish (a server that does not
-/// answer, a partition). That is a connect failure, not an exhausted pool.
+/// The pool error of a checkout whose deadline passed: an exhausted pool when all
+/// `maxOpenConns` connections exist. With fewer, the wait was not for one to come back:
+/// a connect (this checkout's or another's, holding the slot) did not finish (a server
+/// that does not answer, a partition), which is a connect failure.
 fn wait_timed_out(inner: &Inner) -> PoolError {
     let status = inner.pool.status();
     PoolError::Timeout(if status.size < status.max_size {

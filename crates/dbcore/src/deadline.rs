@@ -62,7 +62,7 @@ pub fn within<F: Future + Unpin>(timeout: Duration, fut: F) -> Within<F> {
 pub fn within_from<F: Future + Unpin>(start: Instant, timeout: Duration, fut: F) -> Within<F> {
     Within {
         fut,
-        deadline: Deadline::from(start, timeout),
+        deadline: Deadline::from_start(start, timeout),
     }
 }
 
@@ -131,7 +131,7 @@ impl Deadline {
     }
 
     /// A deadline `timeout` after `start`.
-    pub fn from(start: Instant, timeout: Duration) -> Self {
+    pub fn from_start(start: Instant, timeout: Duration) -> Self {
         Deadline {
             timeout,
             started: Some(start),
@@ -139,7 +139,7 @@ impl Deadline {
         }
     }
 
-    /// When the wait began: the start given to [`from`](Self::from), else the first
+    /// When the wait began: the start given to [`from_start`](Self::from_start), else the first
     /// [`poll_expired`](Self::poll_expired); `None` before either.
     pub fn waited_since(&self) -> Option<Instant> {
         self.started
